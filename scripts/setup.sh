@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment .venv and install rrlib with its extras
+# into it. Idempotent: once installed, a second run does nothing until pyproject.toml changes.
+#   PYTHON   the interpreter to build it from (default: python3, 3.10 or newer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv
+PYTHON="${PYTHON:-python3}"
+
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || { echo "rrlib needs Python 3.10 or newer; set PYTHON=/path/to/python3.x" >&2; exit 1; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo ">> creating the virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.rrlib-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo ">> installing rrlib and its dependencies into $VENV (torch is large: a few minutes the first time)"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  # torch and torchvision are pinned in pyproject.toml (<= 2.14.1 / 0.29.1); pip picks the newest allowed.
+  "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+  touch "$stamp"
+fi
