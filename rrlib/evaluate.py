@@ -193,17 +193,18 @@ def ranks_from_scores(scores) -> np.ndarray:
     """Rankings from a similarity matrix of shape ``(n_db, n_queries)`` (higher = closer).
 
     Column ``q`` of the result lists database indices by decreasing ``scores[:, q]``; ties keep
-    the database order, so the result is deterministic.
+    the database order, so the result is deterministic. ``-inf`` may mark items to rank last;
+    NaN is an error.
     """
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise ValueError(f"scores must be a 2-D (n_db, n_queries) array, got shape {scores.shape}")
     if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(scores.dtype, np.complexfloating):
         raise ValueError(f"scores must be real numbers, got dtype {scores.dtype}")
-    if np.issubdtype(scores.dtype, np.floating) and not np.isfinite(scores).all():
-        bad = np.argwhere(~np.isfinite(scores))[0]
+    if np.issubdtype(scores.dtype, np.floating) and np.isnan(scores).any():
+        bad = np.argwhere(np.isnan(scores))[0]
         raise ValueError(
-            f"scores contain NaN or inf (first at db item {bad[0]}, query {bad[1]}); "
+            f"scores contain NaN (first at db item {bad[0]}, query {bad[1]}); "
             "check the descriptors (e.g. a zero vector normalised to NaN)"
         )
     return np.argsort(-scores, axis=0, kind="stable")

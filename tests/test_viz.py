@@ -1,0 +1,39 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.patches import Rectangle
+
+from rrlib.evaluate import average_precision
+from rrlib.viz import LABEL_COLORS, plot_ap_build_up, plot_pr_curve, plot_ranking
+
+SLIDE = [1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0]
+
+
+def test_shaded_envelope_area_is_the_interpolated_ap():
+    fig, ax = plt.subplots()
+    plot_pr_curve(SLIDE, ax=ax)
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert [round(b.get_height(), 4) for b in bars] == [1, 1, 0.75, 0.6, 0.6, 0.6]
+    area = sum(b.get_width() * b.get_height() for b in bars)
+    assert area == pytest.approx(average_precision(SLIDE, method="interpolated"))
+    assert ax.get_title() == "AP = 0.7462"
+    plt.close(fig)
+
+
+def test_ranking_strip_colours_follow_labels():
+    fig, ax = plt.subplots()
+    plot_ranking(["easy", "junk", "negative", "hard"], ax=ax)
+    colours = [matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches[:4]]
+    assert colours == [LABEL_COLORS[k] for k in ("easy", "junk", "negative", "hard")]
+    plt.close(fig)
+
+
+def test_build_up_has_one_panel_per_rank():
+    fig = plot_ap_build_up(SLIDE, ncols=6)
+    titled = [a for a in fig.axes if a.get_title()]
+    assert len(titled) == 12 and titled[2].get_title().startswith("rank 3: F")
+    plt.close(fig)
