@@ -6,6 +6,8 @@ import scipy.sparse.linalg as spla
 
 from rrlib.evaluate import compute_map, ranks_from_scores
 from rrlib.graph import (
+    alpha_qe,
+    dba,
     OfflineDiffusion,
     diffuse_cg,
     diffuse_dense,
@@ -170,3 +172,30 @@ def test_truncation_and_offline_diffusion_agree_with_the_full_solve():
     np.testing.assert_allclose(off, full, atol=1e-6 * full.max())
     late = OfflineDiffusion(X, k=5, keep=40).search(q, kq=3)
     assert compute_map(ranks_from_scores(late), gnd)[0] > 0.9
+
+
+# ------------------------------------------------------------------ query expansion
+def test_alpha_qe_by_hand():
+    X = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    q = np.array([[1.0, 0.0]], dtype=np.float32)
+    # neighbours of q: x0 (sim 1), x1 (sim .6); alpha = 1: q + 1*x0 + .6*x1 = (2.36, .48)
+    out = alpha_qe(q, X, k=2, alpha=1.0)
+    np.testing.assert_allclose(out, unit(np.array([[2.36, 0.48]])), atol=1e-6)
+    # alpha = 0 is the plain average query expansion
+    np.testing.assert_allclose(alpha_qe(q, X, k=2, alpha=0.0), unit(np.array([[2.6, 0.8]])), atol=1e-6)
+
+
+def test_dba_excludes_the_item_itself():
+    X = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    out = dba(X, k=1, alpha=1.0)
+    # x0's nearest other item is x1 (sim .6): x0 + .6 x1 = (1.36, .48)
+    np.testing.assert_allclose(out[0], unit(np.array([1.36, 0.48])), atol=1e-6)
+    # x2's nearest other is x1 (sim .8): (0.48, 1.64)
+    np.testing.assert_allclose(out[2], unit(np.array([0.48, 1.64])), atol=1e-6)
+
+
+def test_qe_helps_on_the_chains():
+    X, q, gnd = _two_chains()
+    base = compute_map(ranks_from_scores(X @ q.T), gnd)[0]
+    expanded = compute_map(ranks_from_scores(X @ alpha_qe(q, X, k=5).T), gnd)[0]
+    assert expanded > base

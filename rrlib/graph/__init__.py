@@ -14,10 +14,13 @@ from .diffusion import (
     diffusion_search,
     query_vector,
 )
+from .expansion import alpha_qe, dba
 from .knn import knn, knn_brute
 
 __all__ = [
     "OfflineDiffusion",
+    "alpha_qe",
+    "dba",
     "diffuse_cg",
     "diffuse_dense",
     "diffusion_iterates",

@@ -36,9 +36,11 @@ def knn_brute(X, k: int, Q=None, *, chunk: int = 2048):
     idx = np.empty((len(Q), k), dtype=np.int64)
     for s in range(0, len(Q), chunk):
         S = Q[s : s + chunk] @ X.T
-        top = np.argsort(-S, axis=1, kind="stable")[:, :k]
-        idx[s : s + chunk] = top
-        sims[s : s + chunk] = np.take_along_axis(S, top, axis=1)
+        top = np.argpartition(-S, k - 1, axis=1)[:, :k]  # the k best, unordered
+        top_sims = np.take_along_axis(S, top, axis=1)
+        order = np.lexsort((top, -top_sims), axis=1)  # by similarity, then by index
+        idx[s : s + chunk] = np.take_along_axis(top, order, axis=1)
+        sims[s : s + chunk] = np.take_along_axis(top_sims, order, axis=1)
     return sims, idx
 
 
@@ -52,7 +54,7 @@ def knn(X, k: int, Q=None, *, index: str = "flat", nlist: int | None = None, npr
     k : number of neighbours.
     Q : (m, d) queries; ``None`` searches ``X`` against itself.
     index : ``"flat"`` (exact) or ``"ivf"`` (approximate: ``nlist`` k-means cells, default
-        ``4 sqrt(n)``, of which ``nprobe`` are visited per query).
+        ``min(4 sqrt(n), n / 39)``, of which ``nprobe`` are visited per query).
 
     Returns
     -------
@@ -65,7 +67,8 @@ def knn(X, k: int, Q=None, *, index: str = "flat", nlist: int | None = None, npr
     if index == "flat":
         ix = faiss.IndexFlatIP(d)
     elif index == "ivf":
-        nlist = nlist or max(1, int(4 * np.sqrt(len(X))))
+        # 4 sqrt(n) cells, but no fewer than ~39 training points per cell (faiss's minimum)
+        nlist = nlist or max(1, min(int(4 * np.sqrt(len(X))), len(X) // 39))
         ix = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
         ix.cp.seed = seed
         ix.train(X)
