@@ -3,6 +3,10 @@
 The notebooks in ``notebooks/`` teach; this package computes. Modules by concept:
 
 * :mod:`rrlib.evaluate` -- AP (four conventions), mAP, mP@k, the revisited E/M/H protocol, R@K.
-* :mod:`rrlib.viz`, :mod:`rrlib.widgets` -- figures and ipywidgets explorers used by the notebooks.
+* :mod:`rrlib.datasets` -- data root, registry, downloader, loaders, the embedded synth-landmarks.
+* :mod:`rrlib.nets` -- pretrained backbones, pooling, extraction, whitening.
+* :mod:`rrlib.graph` -- kNN, affinity graphs, diffusion, query expansion.
+* :mod:`rrlib.ledger` -- reported numbers of the papers, and the reproduction report.
+* :mod:`rrlib.viz`, :mod:`rrlib.widgets`, :mod:`rrlib.exercises` -- what the notebooks show.
 """
 __version__ = "0.1.0"

