@@ -2,21 +2,32 @@
 
 * :mod:`rrlib.nets.weights` -- torchvision weights loaded through torchvision's own API and cache,
   offline from a verified packaged copy where possible (never random weights in disguise).
-* :mod:`rrlib.nets.pooling` -- GeM (Radenović et al., TPAMI 2019) and L2 normalisation.
+* :mod:`rrlib.nets.pooling` -- SPoC, MAC, GeM, R-MAC (regions), CroW, L2 normalisation.
+* :mod:`rrlib.nets.whitening` -- PCA-whitening and the supervised L_w.
 * :mod:`rrlib.nets.extract` -- truncated backbones and batched ``extract_global``.
 """
 from .extract import BACKBONES, backbone, extract_global, to_tensor
-from .pooling import GeM, gem, l2n
+from .pooling import GeM, crow, gem, l2n, mac, regional, rmac, rmac_regions, spoc
+from .whitening import Whitening, learn_lw, learn_pca_whitening
 from .weights import WeightsUnavailableError, load_mobilenet_v2
 
 __all__ = [
     "BACKBONES",
     "GeM",
+    "Whitening",
     "WeightsUnavailableError",
     "backbone",
     "extract_global",
+    "crow",
     "gem",
     "l2n",
+    "learn_lw",
+    "learn_pca_whitening",
     "load_mobilenet_v2",
+    "mac",
+    "regional",
+    "rmac",
+    "rmac_regions",
+    "spoc",
     "to_tensor",
 ]
