@@ -45,6 +45,7 @@ __all__ = [
     "RetrievalDataset",
     "load",
     "dataset_files",
+    "revisitop_features",
     # downloader
     "DownloadError",
     "ChecksumError",
@@ -87,4 +88,4 @@ from rrlib.datasets.registry import (  # noqa: E402
     print_table,
     register,
 )
-from rrlib.datasets.retrieval import RetrievalDataset, dataset_files, load  # noqa: E402
+from rrlib.datasets.retrieval import RetrievalDataset, dataset_files, load, revisitop_features  # noqa: E402

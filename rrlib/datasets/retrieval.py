@@ -25,7 +25,7 @@ import numpy as np
 from rrlib.datasets import registry
 from rrlib.datasets.registry import DatasetNotFoundError, DatasetSpec, human_size, resolve_root
 
-__all__ = ["RetrievalDataset", "load", "dataset_files", "IMAGE_EXTENSIONS"]
+__all__ = ["RetrievalDataset", "load", "dataset_files", "revisitop_features", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"})
 DEFAULT_EXT = ".jpg"
@@ -273,3 +273,32 @@ def dataset_files(name: str, root: str | os.PathLike | None = None, download: bo
     root = resolve_root(root)
     _ensure(spec, root, download)
     return spec.local_paths(root)
+
+
+def revisitop_features(dataset: str, root: str | os.PathLike | None = None, download: bool = False):
+    """revisitop's pre-computed R101-GeM descriptors of ``roxford5k`` or ``rparis6k``, with the gnd.
+
+    The files of the ``revisitop-r101-gem`` entry (two ``.mat`` files and the two gnd pickles,
+    about 95 MB, no images). Returns ``(X, Q, gnd)``: database descriptors ``X`` of shape
+    ``(n_db, d)``, query descriptors ``Q`` of shape ``(n_queries, d)`` (rows; the ``.mat`` files
+    store columns) and the revisitop ``gnd`` list, so that the exact reproduction is one line::
+
+        X, Q, gnd = revisitop_features("roxford5k")
+        evaluate_revisited(X @ Q.T, gnd)   # E 84.81, M 64.67, H 38.47 (revisitop README)
+    """
+    from scipy.io import loadmat
+
+    if dataset not in ("roxford5k", "rparis6k"):
+        raise ValueError(f"revisitop publishes R101-GeM features of 'roxford5k' and 'rparis6k', not {dataset!r}")
+    root = resolve_root(root)
+    _ensure(registry.get("revisitop-r101-gem"), root, download)
+    mat = loadmat(root / "features" / f"{dataset}_resnet_rsfm120k_gem.mat")
+    with open(root / registry.get(dataset).gnd_path, "rb") as f:
+        cfg = pickle.load(f)
+    X, Q = np.ascontiguousarray(mat["X"].T), np.ascontiguousarray(mat["Q"].T)
+    if X.shape[0] != len(cfg["imlist"]) or Q.shape[0] != len(cfg["qimlist"]) or X.shape[1] != Q.shape[1]:
+        raise ValueError(
+            f"{dataset}: features X {mat['X'].shape} / Q {mat['Q'].shape} do not match the gnd "
+            f"({len(cfg['imlist'])} database images, {len(cfg['qimlist'])} queries)"
+        )
+    return X, Q, cfg["gnd"]
