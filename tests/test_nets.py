@@ -154,3 +154,36 @@ def test_extract_global_shrinks_to_max_size(net):
     small = extract_global(net, [im.resize((64, 48), Image.BILINEAR)], max_size=None)
     shrunk = extract_global(net, [im], max_size=64)
     np.testing.assert_allclose(small, shrunk, atol=1e-5)
+
+
+def test_extract_features_pools_once_and_combines_scales(net):
+    from rrlib.nets import extract_features, mac, spoc
+
+    rng = np.random.default_rng(0)
+    ims = [Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)) for _ in range(3)]
+    both = extract_features(net, ims, {"mac": mac, "spoc": spoc}, max_size=None)
+    np.testing.assert_allclose(both["mac"], extract_global(net, ims, pool=mac, max_size=None), atol=1e-6)
+    np.testing.assert_allclose(both["spoc"], extract_global(net, ims, pool=spoc, max_size=None), atol=1e-6)
+    # two scales: the normalised sum of the per-scale unit vectors
+    multi = extract_global(net, ims, pool=mac, max_size=None, scales=(1.0, 0.5))
+    half = extract_global(net, [im.resize((64, 48), Image.BILINEAR) for im in ims], pool=mac, max_size=None)
+    manual = both["mac"] + half
+    manual /= np.linalg.norm(manual, axis=1, keepdims=True)
+    np.testing.assert_allclose(multi, manual, atol=1e-5)
+    with pytest.raises(ValueError, match="scales"):
+        extract_features(net, ims, {"mac": mac}, scales=(0,))
+
+
+def test_online_backbones_fail_clearly_offline(tmp_path, monkeypatch):
+    import rrlib.nets.weights as W
+    from rrlib.nets import BACKBONES
+
+    assert {"resnet50", "resnet101", "vgg16", "alexnet"} <= set(BACKBONES)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
+    monkeypatch.setattr(torch.hub, "download_url_to_file",
+                        lambda url, *a, **k: (_ for _ in ()).throw(OSError(f"offline: {url}")))
+    with pytest.raises(W.WeightsUnavailableError, match="resnet18-.*place it at"):
+        backbone("resnet18")

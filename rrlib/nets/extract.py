@@ -1,8 +1,12 @@
 """Backbones truncated at their last convolutional map, and batched global-descriptor extraction.
 
-A minimal start: one backbone (MobileNetV2 with its ImageNet weights, loaded offline by
-:mod:`rrlib.nets.weights`), single-scale extraction with a pooling function. Issue 5 adds the
-other backbones, multi-scale extraction and a feature cache.
+Backbones come from torchvision with its own ImageNet weights: MobileNetV2 works offline (the
+verified packaged copy of :mod:`rrlib.nets.weights`), the others (ResNet-18/50/101, VGG16,
+AlexNet) download into torchvision's cache when online and otherwise fail with a clear error.
+:func:`extract_features` runs the network once per image and scale and applies several poolings
+to the same maps; multi-scale descriptors are combined as in cirtorch [S3 §4.4.1]: per-scale
+L2-normalised vectors ``v_s``, then ``nu((sum_s v_s^p)^(1/p))`` with ``p`` = 1 (average) by
+default.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from torch import nn
 
 from .pooling import gem, l2n
 
-__all__ = ["BACKBONES", "IMAGENET_MEAN", "IMAGENET_STD", "backbone", "extract_global", "to_tensor"]
+__all__ = ["BACKBONES", "IMAGENET_MEAN", "IMAGENET_STD", "backbone", "extract_features", "extract_global", "to_tensor"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,8 +36,45 @@ def _mobilenet_v2() -> nn.Module:
     return body
 
 
+def _torchvision(name: str, channels: int, trunk: Callable[[nn.Module], nn.Module]) -> Callable[[], nn.Module]:
+    """A builder for a torchvision ImageNet model truncated by ``trunk`` (weights by its own API)."""
+
+    def build() -> nn.Module:
+        import torchvision
+
+        from .weights import WeightsUnavailableError
+
+        weights = torchvision.models.get_model_weights(name).IMAGENET1K_V1
+        try:
+            net = torchvision.models.get_model(name, weights=weights)
+        except Exception as err:  # offline: URLError, ConnectionError, ...
+            file = weights.url.rsplit("/", 1)[-1]
+            from .weights import checkpoint_dir
+
+            raise WeightsUnavailableError(
+                f"{name} ImageNet weights are not cached and could not be downloaded ({err}). "
+                f"Download {weights.url} and place it at {checkpoint_dir() / file}"
+            ) from None
+        body = trunk(net)
+        body.out_channels = channels
+        return body
+
+    return build
+
+
+def _resnet_trunk(net: nn.Module) -> nn.Module:
+    return nn.Sequential(*list(net.children())[:-2])  # drop avgpool and fc
+
+
 #: name -> builder of the truncated network (output: the last convolutional feature map).
-BACKBONES: dict[str, Callable[[], nn.Module]] = {"mobilenet_v2": _mobilenet_v2}
+BACKBONES: dict[str, Callable[[], nn.Module]] = {
+    "mobilenet_v2": _mobilenet_v2,
+    "resnet18": _torchvision("resnet18", 512, _resnet_trunk),
+    "resnet50": _torchvision("resnet50", 2048, _resnet_trunk),
+    "resnet101": _torchvision("resnet101", 2048, _resnet_trunk),
+    "vgg16": _torchvision("vgg16", 512, lambda net: net.features[:-1]),  # last conv + ReLU, no pool
+    "alexnet": _torchvision("alexnet", 256, lambda net: net.features[:-1]),
+}
 
 
 def backbone(name: str = "mobilenet_v2") -> nn.Module:
@@ -58,17 +99,19 @@ def _open(image) -> Image.Image:
     raise TypeError(f"images must be file paths or PIL images, got {type(image).__name__}")
 
 
-def to_tensor(image, max_size: int | None = None) -> torch.Tensor:
-    """Read an image (path or PIL), shrink so its long side is at most ``max_size``, normalise.
-
-    Images are only ever made smaller (as cirtorch's loader does). Returns ``(3, H, W)`` float32,
-    ``(x / 255 - mean) / std`` with the ImageNet statistics.
-    """
-    im = _open(image)
+def _shrink(im: Image.Image, max_size: int | None) -> Image.Image:
+    """Make the long side at most ``max_size`` (images are only ever made smaller, as cirtorch)."""
     if max_size is not None and max(im.size) > max_size:
-        scale = max_size / max(im.size)
-        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
-        im = im.resize(size, Image.BILINEAR, reducing_gap=None)
+        return _scaled(im, max_size / max(im.size))
+    return im
+
+
+def to_tensor(image, max_size: int | None = None) -> torch.Tensor:
+    """Read an image (path or PIL), shrink its long side to at most ``max_size``, normalise.
+
+    Returns ``(3, H, W)`` float32, ``(x / 255 - mean) / std`` with the ImageNet statistics.
+    """
+    im = _shrink(_open(image), max_size)
     arr = np.asarray(im, dtype=np.float32) / 255.0
     arr = (arr - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
@@ -98,46 +141,69 @@ def _batches(tensors: Sequence[torch.Tensor], batch_size: int) -> Iterable[tuple
         i += len(idx)
 
 
-def extract_global(model: nn.Module, images: Sequence, pool: Callable[[torch.Tensor], torch.Tensor] = gem,
-                   max_size: int | None = 1024, batch_size: int = 16,
-                   threads: int | None = None) -> np.ndarray:
-    """One L2-normalised global descriptor per image: ``l2n(pool(model(normalise(image))))``.
+def _scaled(im: Image.Image, scale: float) -> Image.Image:
+    if scale == 1:
+        return im
+    size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    return im.resize(size, Image.BILINEAR, reducing_gap=None)
 
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A truncated backbone from :func:`backbone` (kept in eval mode).
-    images : sequence of paths or PIL images
-        Read as RGB; crop queries to their box before passing them (e.g. ``im.crop(bbx)``).
-    pool : callable
-        Maps ``(N, C, H, W)`` to ``(N, C)``; default GeM with ``p = 3``.
-    max_size : int or None
-        Images whose long side exceeds it are shrunk to it (papers use 1024).
-    batch_size : int
-        Consecutive images of identical size are stacked into batches of at most this many.
-    threads : int or None
-        Temporarily set ``torch.set_num_threads`` (fix it for bit-identical numbers across runs).
 
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(N, C)``, float32, rows of unit L2 norm.
+def extract_features(model: nn.Module, images: Sequence, pools: dict[str, Callable[[torch.Tensor], torch.Tensor]],
+                     *, scales: Sequence[float] = (1.0,), scale_power: float = 1.0, max_size: int | None = 1024,
+                     batch_size: int = 16, threads: int | None = None, progress: bool = False) -> dict[str, np.ndarray]:
+    """Global descriptors of ``images`` for several poolings of the same feature maps.
+
+    Each image is shrunk to ``max_size`` (long side), rescaled by every factor in ``scales``
+    (multi-scale: [S3] uses 1, 1/sqrt(2), 1/2), ImageNet-normalised and run through ``model``
+    once per scale; every pooling in ``pools`` (name -> ``(N, C, H, W) -> (N, C)``) is applied to
+    the maps, L2-normalised per scale, combined over scales as ``(sum_s v_s^p)^(1/p)`` with
+    ``p = scale_power`` (cirtorch uses GeM's p for GeM networks, 1 otherwise) and normalised again.
+
+    Returns ``{name: (N, C) float32 array}`` with unit rows. Consecutive images of equal size are
+    batched; ``threads`` fixes ``torch.set_num_threads`` for bit-identical reruns.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not pools:
+        raise ValueError("give at least one pooling")
+    if any(s <= 0 for s in scales):
+        raise ValueError(f"scales must be positive, got {tuple(scales)}")
     images = list(images)
+    channels = getattr(model, "out_channels", 0)
+    acc = {name: np.zeros((len(images), channels), np.float64) for name in pools}
     was_training = model.training
     model.eval()
-    out: list[np.ndarray | None] = [None] * len(images)
     try:
+        from tqdm.auto import tqdm
+
         with _torch_threads(threads), torch.inference_mode():
-            tensors = [to_tensor(im, max_size) for im in images]
-            for idx, batch in _batches(tensors, batch_size):
-                desc = l2n(pool(model(batch))).to(torch.float32).numpy()
-                for j, row in zip(idx, desc):
-                    out[j] = row
+            pils = [_open(im) for im in images]
+            for scale in tqdm(scales, desc="scales", disable=not progress or len(scales) == 1):
+                tensors = [to_tensor(_scaled(_shrink(im, max_size), scale)) for im in pils]
+                for idx, batch in tqdm(list(_batches(tensors, batch_size)), desc=f"scale {scale:.3g}",
+                                       disable=not progress, leave=False):
+                    maps = model(batch)
+                    for name, pool in pools.items():
+                        v = l2n(pool(maps)).to(torch.float64).numpy()
+                        acc[name][idx] += np.clip(v, 0, None) ** scale_power if scale_power != 1 else v
     finally:
         model.train(was_training)
-    if not images:
-        return np.zeros((0, getattr(model, "out_channels", 0)), np.float32)
-    return np.stack(out).astype(np.float32, copy=False)
+    out = {}
+    for name, v in acc.items():
+        if scale_power != 1:
+            v = v ** (1.0 / scale_power)
+        out[name] = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return out
+
+
+def extract_global(model: nn.Module, images: Sequence, pool: Callable[[torch.Tensor], torch.Tensor] = gem,
+                   max_size: int | None = 1024, batch_size: int = 16, threads: int | None = None,
+                   scales: Sequence[float] = (1.0,)) -> np.ndarray:
+    """One L2-normalised global descriptor per image, ``l2n(pool(model(normalise(image))))``
+    (for several scales, combined by :func:`extract_features`). Returns ``(N, C)`` float32.
+
+    Images are paths or PIL images, read as RGB; crop queries to their box before passing them
+    (:meth:`rrlib.datasets.RetrievalDataset.read_query` does).
+    """
+    return extract_features(model, images, {"x": pool}, scales=scales, max_size=max_size,
+                            batch_size=batch_size, threads=threads)["x"]
