@@ -71,3 +71,17 @@ def test_lw_errors():
 def test_whitening_is_a_plain_dataclass():
     w = Whitening(np.zeros(2), np.eye(2))
     np.testing.assert_allclose(w([[3.0, 4.0]]), [[0.6, 0.8]])
+
+
+def test_lw_after_pca_reduction_is_the_composition():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 12)) @ rng.normal(size=(12, 12))
+    q, p = np.arange(0, 300, 2), np.arange(1, 300, 2)
+    w = learn_lw(X, q, p, reduce=6)
+    assert w.projection.shape == (6, 12)
+    pca = learn_pca_whitening(X, power=0.0)
+    Z = (X - pca.mean) @ pca.projection[:6].T
+    inner = learn_lw(Z, q, p)
+    np.testing.assert_allclose(w(X), inner(Z), atol=1e-9)
+    with pytest.raises(ValueError, match="reduce"):
+        learn_lw(X, q, p, reduce=13)
