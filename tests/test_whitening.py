@@ -85,3 +85,10 @@ def test_lw_after_pca_reduction_is_the_composition():
     np.testing.assert_allclose(w(X), inner(Z), atol=1e-9)
     with pytest.raises(ValueError, match="reduce"):
         learn_lw(X, q, p, reduce=13)
+
+
+def test_pairs_from_labels_by_hand():
+    from rrlib.nets.whitening import pairs_from_labels
+
+    q, p = pairs_from_labels([7, 3, 7, 7, 3])
+    assert sorted(zip(q.tolist(), p.tolist())) == [(0, 2), (0, 3), (1, 4), (2, 3)]

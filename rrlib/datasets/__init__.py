@@ -46,6 +46,7 @@ __all__ = [
     "load",
     "dataset_files",
     "revisitop_features",
+    "training_split",
     # downloader
     "DownloadError",
     "ChecksumError",
@@ -88,4 +89,4 @@ from rrlib.datasets.registry import (  # noqa: E402
     print_table,
     register,
 )
-from rrlib.datasets.retrieval import RetrievalDataset, dataset_files, load, revisitop_features  # noqa: E402
+from rrlib.datasets.retrieval import RetrievalDataset, dataset_files, load, revisitop_features, training_split  # noqa: E402

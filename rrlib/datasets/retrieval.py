@@ -25,7 +25,7 @@ import numpy as np
 from rrlib.datasets import registry
 from rrlib.datasets.registry import DatasetNotFoundError, DatasetSpec, human_size, resolve_root
 
-__all__ = ["RetrievalDataset", "load", "dataset_files", "revisitop_features", "IMAGE_EXTENSIONS"]
+__all__ = ["RetrievalDataset", "load", "dataset_files", "revisitop_features", "training_split", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"})
 DEFAULT_EXT = ".jpg"
@@ -302,3 +302,15 @@ def revisitop_features(dataset: str, root: str | os.PathLike | None = None, down
             f"({len(cfg['imlist'])} database images, {len(cfg['qimlist'])} queries)"
         )
     return X, Q, cfg["gnd"]
+
+
+def training_split(data: RetrievalDataset) -> tuple[list[Path], np.ndarray]:
+    """The training split shipped beside a benchmark (``train_<name>.pkl``, e.g. synth-landmarks'):
+    image paths and their landmark (cluster) ids. Like SfM-120k it shares no landmark with the
+    test split: learn vocabularies, whitening and metric learning there, never on the test set."""
+    path = data.folder / f"train_{data.name}.pkl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{data.name} has no training split ({path} is absent)")
+    with open(path, "rb") as f:
+        train = pickle.load(f)
+    return [_image_path(data.image_dir, n) for n in train["imlist"]], np.asarray(train["cluster"])

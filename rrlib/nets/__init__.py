@@ -6,9 +6,9 @@
 * :mod:`rrlib.nets.whitening` -- PCA-whitening and the supervised L_w.
 * :mod:`rrlib.nets.extract` -- truncated backbones and batched ``extract_global``.
 """
-from .extract import BACKBONES, backbone, extract_features, extract_global, to_tensor
+from .extract import BACKBONES, backbone, describe_dataset, extract_features, extract_global, to_tensor
 from .pooling import GeM, crow, gem, l2n, mac, regional, rmac, rmac_regions, spoc
-from .whitening import Whitening, learn_lw, learn_pca_whitening
+from .whitening import Whitening, learn_lw, learn_pca_whitening, pairs_from_labels
 from .weights import WeightsUnavailableError, load_mobilenet_v2
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Whitening",
     "WeightsUnavailableError",
     "backbone",
+    "describe_dataset",
     "extract_features",
     "extract_global",
     "crow",
@@ -26,6 +27,7 @@ __all__ = [
     "learn_pca_whitening",
     "load_mobilenet_v2",
     "mac",
+    "pairs_from_labels",
     "regional",
     "rmac",
     "rmac_regions",

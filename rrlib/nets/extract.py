@@ -21,7 +21,7 @@ from torch import nn
 
 from .pooling import gem, l2n
 
-__all__ = ["BACKBONES", "IMAGENET_MEAN", "IMAGENET_STD", "backbone", "extract_features", "extract_global", "to_tensor"]
+__all__ = ["BACKBONES", "IMAGENET_MEAN", "IMAGENET_STD", "backbone", "describe_dataset", "extract_features", "extract_global", "to_tensor"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -207,3 +207,46 @@ def extract_global(model: nn.Module, images: Sequence, pool: Callable[[torch.Ten
     """
     return extract_features(model, images, {"x": pool}, scales=scales, max_size=max_size,
                             batch_size=batch_size, threads=threads)["x"]
+
+
+def describe_dataset(data, model: nn.Module, pools: dict[str, Callable[[torch.Tensor], torch.Tensor]], *,
+                     scales: Sequence[float] = (1.0,), max_size: int | None = 1024, images=None,
+                     tag: str = "test", cache: bool = True, threads: int | None = 2,
+                     progress: bool = False) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
+    """Descriptors of a dataset's database and (cropped) queries, cached in the data root.
+
+    ``data`` is a :class:`rrlib.datasets.RetrievalDataset`. Returns ``{"db": {pool: (n_db, C)},
+    "queries": {pool: (n_q, C)}}``; with ``images`` (a list of paths, e.g. a training split) only
+    ``{"db": ...}`` for those. The cache file ``<data root>/features/cache/<key>.npz`` is keyed by
+    the dataset (name and a digest of its ground-truth file), the network, the poolings, the
+    scales, ``max_size`` and ``tag``; delete the folder to recompute.
+    """
+    import hashlib
+
+    from rrlib.datasets import data_root
+
+    gnd_file = data.folder / f"gnd_{data.name}.pkl"
+    digest = hashlib.sha256(gnd_file.read_bytes()).hexdigest()[:12] if gnd_file.is_file() else "nognd"
+    key = "_".join([data.name, digest, getattr(model, "name", type(model).__name__), "+".join(sorted(pools)),
+                    "s" + "-".join(f"{s:.3f}" for s in scales), f"m{max_size}", tag])
+    path = data_root() / "features" / "cache" / f"{key}.npz"
+    if cache and path.is_file():
+        with np.load(path) as z:
+            out: dict = {}
+            for k in z.files:
+                part, pool = k.split("/", 1)
+                out.setdefault(part, {})[pool] = z[k]
+            return out
+    run = dict(scales=scales, max_size=max_size, threads=threads, progress=progress)
+    if images is not None:
+        out = {"db": extract_features(model, images, pools, **run)}
+    else:
+        queries = [data.read_query(i) for i in range(len(data.queries))]
+        out = {"db": extract_features(model, data.images, pools, **run),
+               "queries": extract_features(model, queries, pools, **run)}
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".part.npz")
+        np.savez(tmp, **{f"{part}/{pool}": v for part, d in out.items() for pool, v in d.items()})
+        os.replace(tmp, path)
+    return out

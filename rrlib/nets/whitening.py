@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Whitening", "learn_lw", "learn_pca_whitening"]
+__all__ = ["Whitening", "learn_lw", "learn_pca_whitening", "pairs_from_labels"]
 
 
 def _rows(X, name: str = "X") -> np.ndarray:
@@ -147,3 +147,12 @@ def learn_lw(X, query_idx, positive_idx, *, reduce: int | None = None, eps: floa
     Z = (X - m) @ T.T
     _, E = _sorted_eigh(Z.T @ Z / len(Z))
     return Whitening(m, E.T @ T)
+
+
+def pairs_from_labels(labels) -> tuple[np.ndarray, np.ndarray]:
+    """All matching pairs ``(i, j)``, ``i < j``, of items with the same label (e.g. landmark ids),
+    as the ``query_idx, positive_idx`` of :func:`learn_lw`."""
+    labels = np.asarray(labels)
+    i, j = np.triu_indices(len(labels), k=1)
+    same = labels[i] == labels[j]
+    return i[same], j[same]
