@@ -37,3 +37,24 @@ def test_build_up_has_one_panel_per_rank():
     titled = [a for a in fig.axes if a.get_title()]
     assert len(titled) == 12 and titled[2].get_title().startswith("rank 3: F")
     plt.close(fig)
+
+
+def test_rmac_region_panels_and_mac_top_channels():
+    from rrlib.viz import plot_crow_weights, plot_mac_top_channels, plot_rmac_regions
+
+    regions = plot_rmac_regions(np.zeros((60, 80, 3)), (6, 8))
+    fig = plt.gcf()
+    assert len(regions) == 20 and [a.get_title()[:8] for a in fig.axes] == ["level 1:", "level 2:", "level 3:"]
+    assert [len(a.patches) for a in fig.axes] == [2, 6, 12]
+    plt.close(fig)
+    # channel 2 peaks at cell (1, 0) in both maps and contributes most to the MAC product
+    A = np.zeros((3, 2, 2))
+    A[2, 1, 0], A[0, 0, 0], A[1, 0, 1] = 5.0, 1.0, 0.5
+    best, sim = plot_mac_top_channels(np.zeros((20, 20, 3)), A, np.zeros((20, 20, 3)), A, top=2)
+    assert best.tolist() == [2, 0] and sim == pytest.approx(1.0)
+    box = plt.gcf().axes[0].patches[0]
+    assert (box.get_x(), box.get_y(), box.get_width()) == (0.0, 10.0, 10.0)
+    plt.close("all")
+    S, w = plot_crow_weights(np.zeros((20, 20, 3)), A)
+    assert S.shape == (2, 2) and w.shape == (3,)
+    plt.close("all")
