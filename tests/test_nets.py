@@ -211,3 +211,57 @@ def test_describe_dataset_caches_in_the_data_root(net, tmp_path, monkeypatch):
     monkeypatch.setattr(E, "extract_features", lambda *a, **k: pytest.fail("recomputed"))
     again = describe_dataset(data, net, {"mac": mac}, max_size=None)
     np.testing.assert_array_equal(again["db"]["mac"], first["db"]["mac"])
+
+
+def test_upsample_trick_doubles_the_map_with_the_same_weights():
+    import torch
+    import torchvision
+
+    import rrlib.nets.extract as E
+
+    x = torch.randn(1, 3, 128, 160)
+    plain, up = backbone("mobilenet_v2"), backbone("mobilenet_v2", upsample=True)
+    with torch.inference_mode():
+        a, b = plain(x), up(x)
+    assert a.shape[-2:] == (4, 5) and b.shape[-2:] == (8, 10)
+    for p, q in zip(plain.parameters(), up.parameters()):
+        assert torch.equal(p, q)
+    # same weights, same kind of response: the pooled descriptors stay close
+    assert torch.nn.functional.cosine_similarity(a.amax((2, 3)), b.amax((2, 3))).item() > 0.8
+    # ResNet: checked on the architecture alone (random weights, only shapes are compared)
+    trunk = E._resnet_trunk(torchvision.models.resnet18(weights=None))
+    E._remove_last_stride(trunk, "resnet18")
+    with torch.inference_mode():
+        assert trunk.eval()(x).shape[-2:] == (8, 10)
+    with pytest.raises(ValueError, match="stride-removal"):
+        backbone("vgg16", upsample=True)
+
+
+def test_imagenet_features_retrieve_a_warped_copy_of_a_real_photo(net):
+    """1-NN sanity check on real photos (scikit-learn's samples): a perspective-warped, recoloured,
+    cropped copy of each photo finds the original before unrelated pictures."""
+    from sklearn.datasets import load_sample_images
+
+    from rrlib.nets import gem
+
+    photos = [Image.fromarray(im) for im in load_sample_images().images]  # china, flower
+    rng = np.random.default_rng(0)
+    # unrelated pictures: noise, a flat colour, and each photo's upside-down mirror image (same
+    # colours and textures, different layout: a hard distractor for colour-only features)
+    distractors = [photos[1].rotate(180).transpose(Image.FLIP_LEFT_RIGHT), photos[0].rotate(180),
+                   Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)),
+                   Image.fromarray(np.full((300, 400, 3), (120, 160, 90), dtype=np.uint8))]
+    database = photos + distractors
+
+    def warp(im):
+        w, h = im.size
+        coeffs = [0.9, 0.08, 20, -0.05, 0.95, 15, 1e-4, -5e-5]  # a mild homography
+        out = im.transform((w, h), Image.PERSPECTIVE, coeffs, Image.BILINEAR)
+        out = Image.fromarray(np.clip(np.asarray(out, np.float32) * [1.1, 0.95, 0.9] + 10, 0, 255).astype(np.uint8))
+        return out.crop((40, 30, w - 60, h - 40))
+
+    X = extract_global(net, database, pool=gem, max_size=320)
+    Q = extract_global(net, [warp(p) for p in photos], pool=gem, max_size=320)
+    sims = Q @ X.T
+    assert sims.argmax(axis=1).tolist() == [0, 1], sims.round(3)
+    assert (sims[[0, 1], [0, 1]] - np.sort(sims, axis=1)[:, -2] > 0.02).all(), sims.round(3)
