@@ -64,3 +64,23 @@ def test_mismatched_features_and_missing_files_are_clear_errors(root):
     (root / "features" / "rparis6k_resnet_rsfm120k_gem.mat").unlink()
     with pytest.raises(DatasetNotFoundError, match="python -m rrlib download revisitop-r101-gem"):
         revisitop_features("rparis6k", root)
+
+
+def test_whitening_split_of_a_real_benchmark_is_the_other_city(root):
+    import pickle
+
+    from rrlib.datasets import get, load, whitening_split
+
+    for name in ("roxford5k", "rparis6k"):  # pretend the image archives were extracted
+        for f in get(name).files:
+            if f.extract_to:
+                f.marker(root).parent.mkdir(parents=True, exist_ok=True)
+                f.marker(root).touch()
+    data = load("roxford5k", root)
+    paths, labels = whitening_split(data)
+    paris = pickle.load(open(root / "datasets/rparis6k/gnd_rparis6k.pkl", "rb"))
+    assert all("rparis6k" in str(p) for p in paths) and len(paths) == len(labels) > 1000
+    q = labels[0]  # the first image is an easy positive of its query
+    name = paths[0].stem
+    assert paris["imlist"].index(name) in paris["gnd"][q]["easy"]
+    assert len(set(labels)) > 10

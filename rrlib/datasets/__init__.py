@@ -47,6 +47,7 @@ __all__ = [
     "dataset_files",
     "revisitop_features",
     "training_split",
+    "whitening_split",
     # downloader
     "DownloadError",
     "ChecksumError",
@@ -89,4 +90,4 @@ from rrlib.datasets.registry import (  # noqa: E402
     print_table,
     register,
 )
-from rrlib.datasets.retrieval import RetrievalDataset, dataset_files, load, revisitop_features, training_split  # noqa: E402
+from rrlib.datasets.retrieval import RetrievalDataset, dataset_files, load, revisitop_features, training_split, whitening_split  # noqa: E402

@@ -25,7 +25,7 @@ import numpy as np
 from rrlib.datasets import registry
 from rrlib.datasets.registry import DatasetNotFoundError, DatasetSpec, human_size, resolve_root
 
-__all__ = ["RetrievalDataset", "load", "dataset_files", "revisitop_features", "training_split", "IMAGE_EXTENSIONS"]
+__all__ = ["RetrievalDataset", "load", "dataset_files", "revisitop_features", "training_split", "whitening_split", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"})
 DEFAULT_EXT = ".jpg"
@@ -314,3 +314,32 @@ def training_split(data: RetrievalDataset) -> tuple[list[Path], np.ndarray]:
     with open(path, "rb") as f:
         train = pickle.load(f)
     return [_image_path(data.image_dir, n) for n in train["imlist"]], np.asarray(train["cluster"])
+
+
+#: The benchmark each revisited test set learns its whitening (or codebook) on: the other city,
+#: as the papers do (Oxford from Paris and vice versa).
+OTHER_DATASET = {"roxford5k": "rparis6k", "rparis6k": "roxford5k", "oxford5k": "paris6k", "paris6k": "oxford5k"}
+
+
+def whitening_split(data: RetrievalDataset, download: bool = False) -> tuple[list[Path], np.ndarray]:
+    """Labelled images to learn a whitening for ``data`` on -- never ``data``'s own test images.
+
+    A dataset with a training split (synth-landmarks) uses it (:func:`training_split`). A real
+    benchmark uses the *other* city's database: each image positive (easy, or ``ok``) for some
+    query is labelled by the first such query, so images of one landmark share a label and give
+    the matching pairs of L_w; unlabelled images are left out.
+    """
+    try:
+        return training_split(data)
+    except FileNotFoundError:
+        pass
+    if data.name not in OTHER_DATASET:
+        raise ValueError(f"no whitening set is known for {data.name}: pass your own labelled images")
+    other = load(OTHER_DATASET[data.name], data.root, download=download)
+    label = np.full(len(other.images), -1)
+    for q, g in enumerate(other.gnd):
+        pos = np.asarray(g.get("easy", g.get("ok", [])), dtype=np.int64)
+        pos = pos[label[pos] < 0]
+        label[pos] = q
+    keep = np.flatnonzero(label >= 0)
+    return [other.images[i] for i in keep], label[keep]
