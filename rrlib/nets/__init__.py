@@ -3,15 +3,20 @@
 * :mod:`rrlib.nets.weights` -- torchvision weights loaded through torchvision's own API and cache,
   offline from a verified packaged copy where possible (never random weights in disguise).
 * :mod:`rrlib.nets.pooling` -- SPoC, MAC, GeM, R-MAC (regions), CroW, L2 normalisation.
+* :mod:`rrlib.nets.retrieval` -- the published fine-tuned GeM networks (cirtorch checkpoints).
 * :mod:`rrlib.nets.whitening` -- PCA-whitening and the supervised L_w.
 * :mod:`rrlib.nets.extract` -- truncated backbones and batched ``extract_global``.
 """
 from .extract import BACKBONES, backbone, describe_dataset, extract_features, extract_global, to_tensor
+from .retrieval import RETRIEVAL_NETWORKS, RetrievalNetwork, retrieval_network
 from .pooling import GeM, crow, gem, l2n, mac, regional, rmac, rmac_regions, spoc
 from .whitening import Whitening, learn_lw, learn_pca_whitening, pairs_from_labels
 from .weights import WeightsUnavailableError, load_mobilenet_v2
 
 __all__ = [
+    "RETRIEVAL_NETWORKS",
+    "RetrievalNetwork",
+    "retrieval_network",
     "BACKBONES",
     "GeM",
     "Whitening",
