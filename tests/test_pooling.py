@@ -66,3 +66,11 @@ def test_pooling_rejects_other_shapes():
     for fn in (spoc, mac, gem, rmac, crow):
         with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
             fn(torch.rand(5, 8, 8))
+
+
+def test_power_normalisation_by_hand():
+    from rrlib.nets.pooling import power_normalize
+
+    x = torch.tensor([[4.0, -9.0, 0.0]])
+    assert power_normalize(x).tolist() == [[2.0, -3.0, 0.0]]
+    assert power_normalize(x, alpha=1.0).tolist() == x.tolist()

@@ -9,7 +9,7 @@
 """
 from .extract import BACKBONES, backbone, describe_dataset, extract_features, extract_global, to_tensor
 from .retrieval import RETRIEVAL_NETWORKS, RetrievalNetwork, retrieval_network
-from .pooling import GeM, crow, gem, l2n, mac, regional, rmac, rmac_regions, spoc
+from .pooling import GeM, crow, gem, l2n, mac, power_normalize, regional, rmac, rmac_regions, spoc
 from .whitening import Whitening, learn_lw, learn_pca_whitening, pairs_from_labels
 from .weights import WeightsUnavailableError, load_mobilenet_v2
 
@@ -33,6 +33,7 @@ __all__ = [
     "load_mobilenet_v2",
     "mac",
     "pairs_from_labels",
+    "power_normalize",
     "regional",
     "rmac",
     "rmac_regions",

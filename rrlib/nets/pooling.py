@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 __all__ = [
-    "GeM", "crow", "crow_channel_weights", "crow_spatial_weights", "gem", "l2n", "mac", "regional",
+    "GeM", "crow", "crow_channel_weights", "crow_spatial_weights", "gem", "l2n", "mac", "power_normalize", "regional",
     "rmac", "rmac_regions", "spoc",
 ]
 
@@ -64,6 +64,13 @@ def gem(x: torch.Tensor, p: float | torch.Tensor = 3.0, eps: float = 1e-6) -> to
 def l2n(x: torch.Tensor, eps: float = 1e-6, dim: int = 1) -> torch.Tensor:
     r"""L2-normalise ``x`` along ``dim`` (the rows by default): :math:`x / (\lVert x \rVert_2 + \epsilon)`."""
     return x / (torch.linalg.vector_norm(x, ord=2, dim=dim, keepdim=True) + eps)
+
+
+def power_normalize(x: torch.Tensor, alpha: float = 0.5) -> torch.Tensor:
+    r"""Signed power normalisation :math:`\mathrm{sign}(x)\,|x|^{\alpha}` (``alpha = 0.5``: the
+    square root of Perronnin et al., ECCV 2010), which damps bursty components; follow with
+    :func:`l2n`."""
+    return x.sign() * x.abs().pow(alpha)
 
 
 class GeM(nn.Module):
