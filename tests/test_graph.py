@@ -199,3 +199,27 @@ def test_qe_helps_on_the_chains():
     base = compute_map(ranks_from_scores(X @ q.T), gnd)[0]
     expanded = compute_map(ranks_from_scores(X @ alpha_qe(q, X, k=5).T), gnd)[0]
     assert expanded > base
+
+
+# ------------------------------------------------------------------ integration on synth-landmarks
+def test_diffusion_and_qe_raise_map_on_synth_landmarks():
+    """Directional check of [S3] Table 4.1's "+D" on the embedded benchmark: MobileNetV2-GeM
+    descriptors with L_w; alpha-QE beats the baseline and diffusion beats alpha-QE (Medium, Hard).
+    Uses the data root's cached descriptors (shared with notebooks 03 and 05)."""
+    from rrlib.datasets import load, whitening_split
+    from rrlib.evaluate import evaluate_revisited
+    from rrlib.nets import backbone, crow, describe_dataset, gem, learn_lw, mac, pairs_from_labels, rmac, spoc
+
+    data, net = load("synth-landmarks"), backbone("mobilenet_v2")
+    pools = {"SPoC": spoc, "MAC": mac, "GeM": gem, "R-MAC": rmac, "CroW": crow}  # notebook 03's cache key
+    d = describe_dataset(data, net, pools, scales=(1.0,), max_size=1024)
+    paths, labels = whitening_split(data)
+    keep = np.concatenate([np.flatnonzero(labels == c)[:15] for c in np.unique(labels)])
+    train = describe_dataset(data, net, pools, max_size=1024, images=[paths[i] for i in keep], tag="whiten15")["db"]
+    w = learn_lw(train["GeM"], *pairs_from_labels(labels[keep]), reduce=256)
+    X, Q = w(d["db"]["GeM"]), w(d["queries"]["GeM"])
+    base = evaluate_revisited(X @ Q.T, data.gnd).map
+    qe = evaluate_revisited(X @ alpha_qe(Q, X, k=5).T, data.gnd).map
+    diff = evaluate_revisited(diffusion_search(X, Q, k=10, kq=5), data.gnd).map
+    for setup in ("medium", "hard"):
+        assert base[setup] + 3 < qe[setup] < diff[setup] - 3, (base, qe, diff)
