@@ -14,7 +14,7 @@ from .evaluate import average_precision, precision_recall_curve
 
 __all__ = [
     "LABEL_COLORS", "plot_ap_build_up", "plot_crow_weights", "plot_feature_maps", "plot_gem_p",
-    "plot_mac_top_channels", "plot_pr_curve", "plot_ranking", "plot_rmac_regions",
+    "plot_mac_top_channels", "plot_pr_curve", "plot_ranking", "plot_rmac_regions", "plot_scores_2d",
 ]
 
 # Colours of ranked items, shared by every notebook: relevant / not, and the revisited labels.
@@ -229,3 +229,31 @@ def plot_crow_weights(image, A, *, axes=None):
     axes[2].set(xlabel="channel (sorted)", ylabel="Ω", title="channel weights")
     axes[2].title.set_fontsize(8)
     return S, w
+
+
+# --------------------------------------------------------------------------------------------
+# Graphs and diffusion (notebook 05)
+# --------------------------------------------------------------------------------------------
+def plot_scores_2d(points, scores, *, query=None, W=None, ax=None, title: str | None = None):
+    """2-D points coloured by their *rank* under ``scores`` (yellow = ranked first), with optional
+    graph edges and the query. Ranks, not raw scores: diffusion scores span orders of magnitude."""
+    ax = ax or plt.gca()
+    points = np.asarray(points)
+    if W is not None:
+        import scipy.sparse as sp
+
+        i, j = sp.triu(sp.csr_matrix(W), k=1).nonzero()
+        for a, b in zip(i, j):
+            ax.plot(points[[a, b], 0], points[[a, b], 1], color="0.8", lw=0.5, zorder=1)
+    order = np.argsort(scores, kind="stable")
+    rank = np.empty(len(order))
+    rank[order] = np.arange(len(order))  # 0 = lowest score
+    ax.scatter(points[order, 0], points[order, 1], c=rank[order], cmap="viridis", s=14, zorder=2)
+    if query is not None:
+        ax.scatter(*np.asarray(query), marker="*", s=180, c=LABEL_COLORS["query"], zorder=3)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+    return ax

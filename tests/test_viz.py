@@ -58,3 +58,16 @@ def test_rmac_region_panels_and_mac_top_channels():
     S, w = plot_crow_weights(np.zeros((20, 20, 3)), A)
     assert S.shape == (2, 2) and w.shape == (3,)
     plt.close("all")
+
+
+def test_scores_2d_colours_by_rank_and_draws_edges():
+    from rrlib.viz import plot_scores_2d
+
+    fig, ax = plt.subplots()
+    pts = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    W = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float)
+    plot_scores_2d(pts, [1e-9, 5.0, 1e-3], W=W, ax=ax, query=pts[1])
+    assert len(ax.lines) == 2  # one line per undirected edge
+    colours = ax.collections[0].get_array()
+    assert colours.tolist() == [0.0, 1.0, 2.0]  # drawn in ascending score order: ranks 0, 1, 2
+    plt.close(fig)

@@ -191,7 +191,7 @@ def extract_features(model: nn.Module, images: Sequence, pools: dict[str, Callab
     ``p = scale_power`` (cirtorch uses GeM's p for GeM networks, 1 otherwise) and normalised again.
 
     Returns ``{name: (N, C) float32 array}`` with unit rows. Consecutive images of equal size are
-    batched; ``threads`` fixes ``torch.set_num_threads`` for bit-identical reruns.
+    batched (grouped by size); ``threads`` fixes ``torch.set_num_threads`` for bit-identical reruns.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -211,8 +211,11 @@ def extract_features(model: nn.Module, images: Sequence, pools: dict[str, Callab
             pils = [_open(im) for im in images]
             for scale in tqdm(scales, desc="scales", disable=not progress or len(scales) == 1):
                 tensors = [to_tensor(_scaled(_shrink(im, max_size), scale)) for im in pils]
-                for idx, batch in tqdm(list(_batches(tensors, batch_size)), desc=f"scale {scale:.3g}",
-                                       disable=not progress, leave=False):
+                # visit images grouped by size so that batches are full (landscape and portrait mix)
+                order = sorted(range(len(tensors)), key=lambda i: (tuple(tensors[i].shape), i))
+                for pos, batch in tqdm(list(_batches([tensors[i] for i in order], batch_size)),
+                                       desc=f"scale {scale:.3g}", disable=not progress, leave=False):
+                    idx = [order[p] for p in pos]
                     maps = model(batch.contiguous(memory_format=torch.channels_last))
                     for name, pool in pools.items():
                         v = l2n(pool(maps)).to(torch.float64).numpy()
