@@ -123,7 +123,7 @@ class RetrievalDataset:
     # ---- images ------------------------------------------------------------------------------
     def read_image(self, i: int):
         """Database image ``i`` as a PIL image in RGB mode."""
-        return _read_rgb(self.images[i])
+        return read_rgb(self.images[i])
 
     def read_query(self, q: int, crop: bool = True):
         """Query ``q`` as a PIL RGB image, cropped to its ``bbx`` (cirtorch: ``img.crop(bbx)``).
@@ -131,7 +131,7 @@ class RetrievalDataset:
         ``crop=False`` returns the full image. Cropping is the protocol of the revisited (and old)
         Oxford/Paris benchmarks; skipping it changes the results.
         """
-        img = _read_rgb(self.queries[q])
+        img = read_rgb(self.queries[q])
         if not crop:
             return img
         bbx = self.gnd[q].get("bbx") if q < len(self.gnd) else None
@@ -145,7 +145,8 @@ class RetrievalDataset:
                 f"{self.n_queries:,} queries, {kind}; images in {self.image_dir})")
 
 
-def _read_rgb(path: Path):
+def read_rgb(path: Path):
+    """An image file read as a PIL RGB image, the file closed (the one reader of rrlib)."""
     from PIL import Image
 
     with open(path, "rb") as f:  # open explicitly: no file handle left to the garbage collector

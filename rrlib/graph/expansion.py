@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..vectors import normalize_rows
 from .knn import knn
 
 __all__ = ["alpha_qe", "dba"]
@@ -22,7 +23,7 @@ __all__ = ["alpha_qe", "dba"]
 def _expand(Q, X, sims, idx, alpha):
     w = np.clip(sims, 0, None) ** alpha
     out = Q + np.einsum("mk,mkd->md", w, X[idx])
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return normalize_rows(out)
 
 
 def alpha_qe(Q, X, k: int = 10, alpha: float = 3.0) -> np.ndarray:

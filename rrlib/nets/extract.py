@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..vectors import normalize_rows
 from .pooling import gem, l2n
 
 __all__ = ["BACKBONES", "IMAGENET_MEAN", "IMAGENET_STD", "backbone", "describe_dataset", "extract_features", "extract_global", "to_tensor"]
@@ -125,8 +126,9 @@ def _open(image) -> Image.Image:
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, (str, os.PathLike)):
-        with Image.open(image) as im:
-            return im.convert("RGB")
+        from rrlib.datasets.retrieval import read_rgb
+
+        return read_rgb(image)
     raise TypeError(f"images must be file paths or PIL images, got {type(image).__name__}")
 
 
@@ -226,7 +228,7 @@ def extract_features(model: nn.Module, images: Sequence, pools: dict[str, Callab
     for name, v in acc.items():
         if scale_power != 1:
             v = v ** (1.0 / scale_power)
-        out[name] = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        out[name] = normalize_rows(v).astype(np.float32)
     return out
 
 

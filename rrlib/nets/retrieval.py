@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .pooling import GeM, l2n
+from ..vectors import normalize_rows
+from .pooling import GeM
 
 __all__ = ["RETRIEVAL_NETWORKS", "RetrievalNetwork", "retrieval_network"]
 
@@ -101,7 +102,7 @@ def retrieval_network(name: str, *, url: str | None = None, retries: int = 5) ->
 
         def whiten(x: np.ndarray) -> np.ndarray:
             y = np.asarray(x, np.float64) @ Wt.T + b
-            return (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+            return normalize_rows(y).astype(np.float32)
 
     features.name = name
     features.out_channels = [m for m in features.modules() if isinstance(m, nn.Conv2d)][-1].out_channels

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..vectors import normalize_rows
+
 __all__ = ["Whitening", "learn_lw", "learn_pca_whitening", "pairs_from_labels"]
 
 
@@ -57,9 +59,7 @@ class Whitening:
             raise ValueError(f"descriptors have dimension {X.shape[1]}, the whitening was learned on {len(self.mean)}")
         if dim is not None and not 1 <= dim <= len(self.projection):
             raise ValueError(f"dim must lie in [1, {len(self.projection)}], got {dim}")
-        Y = (X - self.mean) @ self.projection[:dim].T
-        norms = np.linalg.norm(Y, axis=1, keepdims=True)
-        return Y / np.maximum(norms, 1e-12)
+        return normalize_rows((X - self.mean) @ self.projection[:dim].T)
 
 
 def _sorted_eigh(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
