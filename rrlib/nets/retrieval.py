@@ -11,7 +11,6 @@ The SHA-256 of these files is not published; the loader checks the checkpoint's 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
