@@ -13,8 +13,9 @@ from matplotlib.patches import Patch, Rectangle
 from .evaluate import average_precision, precision_recall_curve
 
 __all__ = [
-    "LABEL_COLORS", "plot_ap_build_up", "plot_crow_weights", "plot_feature_maps", "plot_gem_p",
-    "plot_mac_top_channels", "plot_pr_curve", "plot_ranking", "plot_rmac_regions", "plot_scores_2d",
+    "LABEL_COLORS", "plot_ap_build_up", "plot_crow_weights", "plot_feature_maps", "plot_frames", "plot_gem_p",
+    "plot_inverted_file", "plot_mac_top_channels", "plot_matches", "plot_patch_grid", "plot_pr_curve",
+    "plot_ranking", "plot_rmac_regions", "plot_scores_2d",
 ]
 
 # Colours of ranked items, shared by every notebook: relevant / not, and the revisited labels.
@@ -256,4 +257,90 @@ def plot_scores_2d(points, scores, *, query=None, W=None, ax=None, title: str | 
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=8)
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# local features (notebook 02)
+def plot_frames(image, frames, *, ax=None, color: str = "yellow", magnify: float = 3.0, lw: float = 0.8):
+    """Keypoint frames on an image: a circle of radius ``magnify * scale`` (the described patch)
+    and a radius drawn along the orientation."""
+    ax = ax or plt.gca()
+    ax.imshow(image)
+    frames = np.asarray(frames).reshape(-1, 4)
+    t = np.linspace(0, 2 * np.pi, 25)
+    for x, y, s, a in frames:
+        r = magnify * s
+        ax.plot(x + r * np.cos(t), y + r * np.sin(t), color=color, lw=lw)
+        ax.plot([x, x + r * np.cos(a)], [y, y + r * np.sin(a)], color=color, lw=lw)
+    ax.set_axis_off()
+    return ax
+
+
+def plot_patch_grid(rows: Sequence[Sequence[np.ndarray]], *, row_labels: Sequence[str] | None = None,
+                    size: float = 0.8):
+    """A grid of small patches, one row per group (e.g. one visual word per row)."""
+    ncols = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols * size, len(rows) * size), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(ncols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if j < len(row):
+                ax.imshow(row[j], cmap="gray", vmin=0, vmax=255)
+        if row_labels is not None:
+            axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def plot_matches(image1, image2, xy1, xy2, *, inliers=None, ax=None, max_lines: int = 200, lw: float = 0.7,
+                 title: str | None = None):
+    """Two images side by side and lines between corresponding points ``xy1[i] <-> xy2[i]``;
+    with an ``inliers`` mask, inliers in green and the rest in red (thin)."""
+    ax = ax or plt.gca()
+    a, b = np.asarray(image1), np.asarray(image2)
+    h = max(a.shape[0], b.shape[0])
+    pad = lambda im: np.pad(im, ((0, h - im.shape[0]), (0, 0)) + ((0, 0),) * (im.ndim - 2), constant_values=255)
+    ax.imshow(np.concatenate([pad(a), pad(b)], axis=1))
+    xy1, xy2 = np.asarray(xy1).reshape(-1, 2), np.asarray(xy2).reshape(-1, 2)
+    ok = np.ones(len(xy1), bool) if inliers is None else np.asarray(inliers, bool)
+    show = np.arange(len(xy1))
+    if len(show) > max_lines:
+        show = np.random.default_rng(0).choice(show, max_lines, replace=False)
+    for i in show[~ok[show]]:
+        ax.plot([xy1[i, 0], xy2[i, 0] + a.shape[1]], [xy1[i, 1], xy2[i, 1]], color=LABEL_COLORS["F"],
+                lw=lw * 0.6, alpha=0.5)
+    for i in show[ok[show]]:
+        ax.plot([xy1[i, 0], xy2[i, 0] + a.shape[1]], [xy1[i, 1], xy2[i, 1]],
+                color=LABEL_COLORS["T"] if inliers is not None else "yellow", lw=lw)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_inverted_file(query_words: Sequence[int], lists: Sequence[Sequence[int]], *, n_images: int,
+                       relevant: Sequence[int] = (), ax=None, max_words: int = 12):
+    """The inverted file as a picture: one row per query word, a dot for every database image in
+    that word's list (green if relevant to the query), and below the votes each image collects --
+    the (unweighted) score accumulated by visiting only these lists."""
+    ax = ax or plt.gca()
+    words = list(query_words)[:max_words]
+    rel = set(int(r) for r in relevant)
+    votes = np.zeros(n_images)
+    for row, (w, lst) in enumerate(zip(words, lists)):
+        lst = np.asarray(lst, int)
+        votes[lst] += 1
+        colors = [LABEL_COLORS["T"] if j in rel else "0.4" for j in lst]
+        ax.scatter(lst, np.full(len(lst), row), s=6, c=colors)
+    ax.set_yticks(range(len(words)))
+    ax.set_yticklabels([f"word {w}" for w in words], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(-1, n_images)
+    ax.set_xlabel("database image")
+    ax.set_title(f"inverted lists of {len(words)} query words; only these postings are read", fontsize=9)
     return ax

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
-import numpy as np
 
 from .evaluate import AP_METHODS, average_precision
 from .viz import plot_pr_curve

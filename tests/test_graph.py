@@ -223,3 +223,25 @@ def test_diffusion_and_qe_raise_map_on_synth_landmarks():
     diff = evaluate_revisited(diffusion_search(X, Q, k=10, kq=5), data.gnd).map
     for setup in ("medium", "hard"):
         assert base[setup] + 3 < qe[setup] < diff[setup] - 3, (base, qe, diff)
+
+
+def test_expand_by_hand_dense_and_sparse():
+    import scipy.sparse as sp
+
+    from rrlib.graph import expand
+
+    Q = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    X = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    out = expand(Q, X, [[0, 2], []], [[1.0, 2.0], []])
+    # q0 + x0 + 2 x2 = (3, 2, 1) / sqrt(14); q1 has no neighbours and stays
+    np.testing.assert_allclose(out, [np.array([3, 2, 1]) / np.sqrt(14), [0, 1, 0]])
+    sparse = expand(sp.csr_matrix(Q), sp.csr_matrix(X), [[0, 2], []], [[1.0, 2.0], []])
+    assert sp.issparse(sparse)
+    np.testing.assert_allclose(sparse.toarray(), out)
+    np.testing.assert_allclose(expand(Q[:1], X, [[1, 2]]), [np.array([2, 2, 0]) / np.sqrt(8)])  # weights 1
+    with pytest.raises(ValueError):
+        expand(Q, X, [[0]])
+    with pytest.raises(ValueError):
+        expand(Q, X, [[5], []])
+    with pytest.raises(ValueError):
+        expand(Q, X, [[0, 1], []], [[1.0], []])

@@ -71,3 +71,30 @@ def test_scores_2d_colours_by_rank_and_draws_edges():
     colours = ax.collections[0].get_array()
     assert colours.tolist() == [0.0, 1.0, 2.0]  # drawn in ascending score order: ranks 0, 1, 2
     plt.close(fig)
+
+
+def test_local_feature_figures():
+    from rrlib.viz import plot_frames, plot_inverted_file, plot_matches, plot_patch_grid
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    fig, ax = plt.subplots()
+    plot_frames(img, [[10, 10, 2, 0], [30, 20, 1, np.pi / 2]], ax=ax, magnify=3)
+    assert len(ax.lines) == 4  # a circle and a radius per frame
+    x, y = ax.lines[1].get_data()
+    np.testing.assert_allclose([x[1], y[1]], [16, 10])  # radius 3 x 2 along angle 0
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    plot_matches(img, img[:30], [[1, 1], [2, 2], [3, 3]], [[5, 5], [6, 6], [7, 7]], inliers=[True, False, True], ax=ax)
+    colours = [matplotlib.colors.to_hex(l.get_color()) for l in ax.lines]
+    assert colours.count(LABEL_COLORS["T"]) == 2 and colours.count(LABEL_COLORS["F"]) == 1
+    xs = [l.get_xdata()[1] for l in ax.lines if matplotlib.colors.to_hex(l.get_color()) == LABEL_COLORS["T"]]
+    assert sorted(xs) == [65, 67]  # image 2 is drawn to the right of image 1 (width 60)
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    plot_inverted_file([3, 8], [[0, 2], [2]], n_images=4, relevant=[2], ax=ax)
+    offsets = np.concatenate([c.get_offsets() for c in ax.collections])
+    assert len(offsets) == 3 and [t.get_text() for t in ax.get_yticklabels()] == ["word 3", "word 8"]
+    plt.close(fig)
+    fig = plot_patch_grid([[np.zeros((4, 4))] * 3, [np.zeros((4, 4))]], row_labels=["a", "b"])
+    assert len(fig.axes) == 6
+    plt.close(fig)

@@ -19,11 +19,11 @@ Functions: :func:`get`, :func:`names`, :func:`register`, :func:`available`, :fun
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from rrlib.datasets.download import download_file, extract_archive, file_matches
+from rrlib.datasets.download import download_file, extract_archive
 
 __all__ = [
     "FileSpec",

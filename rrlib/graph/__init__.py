@@ -14,13 +14,14 @@ from .diffusion import (
     diffusion_search,
     query_vector,
 )
-from .expansion import alpha_qe, dba
+from .expansion import alpha_qe, dba, expand
 from .knn import knn, knn_brute
 
 __all__ = [
     "OfflineDiffusion",
     "alpha_qe",
     "dba",
+    "expand",
     "diffuse_cg",
     "diffuse_dense",
     "diffusion_iterates",

@@ -9,21 +9,53 @@ Both replace a descriptor by a weighted mean of itself and its nearest database 
 * DBA (database-side augmentation, Arandjelovic & Zisserman CVPR 2012; Gordo et al. IJCV 2017)
   does it for every database item, offline, against the rest of the database.
 Defaults ``k = 10``, ``alpha = 3`` [EXT: cirtorch / revisitop papers' usual setting].
+
+:func:`expand` is the one formula behind both, for any neighbour lists and weights, on dense
+descriptors or sparse bag-of-words vectors: the average query expansion over *spatially verified*
+images of notebook 02 is the same call with the verified images as neighbours.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
+import scipy.sparse as sp
 
 from ..vectors import normalize_rows
 from .knn import knn
 
-__all__ = ["alpha_qe", "dba"]
+__all__ = ["alpha_qe", "dba", "expand"]
+
+
+def expand(Q, X, neighbours: Sequence[Sequence[int]], weights: Sequence[Sequence[float]] | None = None):
+    """``q_i' = nu(q_i + sum_j w_ij x_{n_ij})`` for every query ``i``.
+
+    ``neighbours[i]`` lists the database rows that expand query ``i`` (any number, possibly none),
+    ``weights[i]`` their weights (default 1: average query expansion). ``Q`` ``(m, d)`` and ``X``
+    ``(N, d)`` are dense arrays or SciPy sparse matrices (BoW vectors); the result has the type of
+    ``Q``, rows L2-normalised.
+    """
+    if len(neighbours) != Q.shape[0]:
+        raise ValueError(f"{len(neighbours)} neighbour lists for {Q.shape[0]} queries")
+    cols = [np.asarray(n, np.int64).ravel() for n in neighbours]
+    vals = [np.ones(c.size) if weights is None else np.asarray(w, np.float64).ravel() for c, w in
+            zip(cols, weights if weights is not None else cols)]
+    if any(c.size != v.size for c, v in zip(cols, vals)):
+        raise ValueError("each query needs as many weights as neighbours")
+    indptr = np.concatenate([[0], np.cumsum([c.size for c in cols])])
+    flat = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    if flat.size and (flat.min() < 0 or flat.max() >= X.shape[0]):
+        raise ValueError(f"neighbour indices must be in [0, {X.shape[0]})")
+    W = sp.csr_matrix((np.concatenate(vals) if vals else np.zeros(0), flat, indptr), shape=(len(cols), X.shape[0]))
+    if sp.issparse(Q):
+        out = sp.csr_matrix(Q + W @ sp.csr_matrix(X))
+        norms = np.sqrt(np.asarray(out.multiply(out).sum(axis=1)).ravel())
+        return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ out)
+    return normalize_rows(np.asarray(Q) + np.asarray(W @ X, dtype=np.asarray(Q).dtype))
 
 
 def _expand(Q, X, sims, idx, alpha):
-    w = np.clip(sims, 0, None) ** alpha
-    out = Q + np.einsum("mk,mkd->md", w, X[idx])
-    return normalize_rows(out)
+    return expand(Q, X, idx, np.clip(sims, 0, None) ** alpha).astype(np.float32)
 
 
 def alpha_qe(Q, X, k: int = 10, alpha: float = 3.0) -> np.ndarray:

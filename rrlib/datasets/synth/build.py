@@ -2,19 +2,13 @@
 from __future__ import annotations
 
 import io
-import json
-import os
-import pickle
-import shutil
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .scene import Plane, View, build_landmark, look_at, plane_homography, project, render, viewing_angle
+from .scene import Plane, View, build_landmark, look_at, project, render, viewing_angle
 from .textures import sample_style
 from .views import image_size, region_corners, sample_conditions, sample_view
 
