@@ -295,3 +295,11 @@ def test_spatial_verification_and_qe_raise_map_on_synth_landmarks(synth_bow):
     qe = evaluate_revisited(bow.expand(v, top=10).T, data.gnd).map
     for setup in ("medium", "hard"):
         assert base[setup] + 1.5 < sv[setup] < qe[setup], (base, sv, qe)
+
+
+def test_multiple_assignment_counts_every_word():
+    # one image, two features, each assigned to its 2 nearest words: tf = [1, 2, 1] over words 0..2
+    ivf = InvertedFile([np.array([[0, 1], [1, 2]]), np.array([[3, 3]])], 4, tf_power=1.0)
+    np.testing.assert_allclose(ivf.vectors[0].toarray()[0], np.array([1, 2, 1, 0]) / np.sqrt(6))
+    v = Vocabulary(np.array([[0.0], [1.0], [3.0]]))
+    np.testing.assert_array_equal(v.assign(np.array([[0.4], [2.2]]), multiple=2), [[0, 1], [2, 1]])
