@@ -6,6 +6,7 @@ The notebooks in ``notebooks/`` teach; this package computes. Modules by concept
 * :mod:`rrlib.datasets` -- data root, registry, downloader, loaders, the embedded synth-landmarks.
 * :mod:`rrlib.nets` -- pretrained backbones, pooling, extraction, whitening.
 * :mod:`rrlib.local` -- SIFT/RootSIFT, visual vocabularies, the inverted file, spatial re-ranking.
+* :mod:`rrlib.learn` -- siamese losses, [S4] tuple mining, a CPU fine-tuning loop.
 * :mod:`rrlib.geometry` -- transforms, RANSAC and fast spatial matching (BoW and DSM share it).
 * :mod:`rrlib.graph` -- kNN, affinity graphs, diffusion, query expansion.
 * :mod:`rrlib.ledger` -- reported numbers of the papers, and the reproduction report.

@@ -1,15 +1,28 @@
 """Siamese metric learning for retrieval (notebook 04): losses, tuple mining, a CPU training loop.
 
 * :mod:`rrlib.learn.losses` -- contrastive (distance and similarity forms), triplet, multi-similarity.
-* :mod:`rrlib.learn.mining` -- [S4]'s per-epoch tuples: positive strategies, diverse hard negatives.
-* :mod:`rrlib.learn.train` -- fine-tuning backbone + GeM on a training split, evaluated every epoch.
+* :mod:`rrlib.learn.mining` -- [S4]'s per-epoch tuples: positive strategies, diverse hard negatives,
+  the co-observation "3D reconstruction" of synth-landmarks.
+* :mod:`rrlib.learn.train` -- fine-tuning backbone + GeM (+ whitening) on a training split,
+  evaluated on the test split every epoch, saved in the data root.
+* :mod:`rrlib.learn.sfm` -- cirtorch's retrieval-SfM-120k training pairs (the paper setting).
+* :mod:`rrlib.learn.plots` -- notebook 04's figures.
 """
-from .losses import (ContrastiveLoss, MultiSimilarityLoss, TripletLoss, contrastive_loss,
-                     contrastive_similarity_loss, multi_similarity_loss, triplet_loss, tuple_pairs)
-from .mining import POSITIVE_STRATEGIES, TupleMiner, Tuples, co_observed_cells, hard_negatives
-from .train import RetrievalNet, TrainConfig, TrainResult, evaluate_model, finetune, load_run, make_loss
+from .losses import (LOSSES, ContrastiveLoss, ContrastiveSimilarityLoss, MultiSimilarityLoss, TripletLoss,
+                     contrastive_loss, contrastive_similarity_loss, multi_similarity_from_similarities,
+                     multi_similarity_loss, triplet_loss, triplet_similarity_loss, tuple_pairs, tuple_similarities)
+from .mining import (NEGATIVE_STRATEGIES, POSITIVE_STRATEGIES, Miner, TupleMiner, Tuples, co_observed_cells,
+                     hard_negatives, random_negatives, scale_changes, select_positives, synth_geometry)
+from .sfm import sfm120k_training
+from .train import (PAPER_RECIPE, FrozenMaps, RetrievalNet, TrainConfig, TrainResult, dataset_maps, describe,
+                    embed_maps, evaluate, finetune, load_run, make_loss, make_miner, run_key)
 
-__all__ = ["ContrastiveLoss", "MultiSimilarityLoss", "POSITIVE_STRATEGIES", "RetrievalNet", "TrainConfig",
-           "TrainResult", "TripletLoss", "TupleMiner", "Tuples", "co_observed_cells", "contrastive_loss",
-           "contrastive_similarity_loss", "evaluate_model", "finetune", "hard_negatives", "load_run",
-           "make_loss", "multi_similarity_loss", "triplet_loss", "tuple_pairs"]
+__all__ = [
+    "LOSSES", "ContrastiveLoss", "ContrastiveSimilarityLoss", "MultiSimilarityLoss", "TripletLoss", "contrastive_loss",
+    "contrastive_similarity_loss", "multi_similarity_from_similarities", "multi_similarity_loss", "triplet_loss",
+    "triplet_similarity_loss", "tuple_pairs", "tuple_similarities",
+    "NEGATIVE_STRATEGIES", "POSITIVE_STRATEGIES", "Miner", "TupleMiner", "Tuples", "co_observed_cells",
+    "hard_negatives", "random_negatives", "scale_changes", "select_positives", "synth_geometry",
+    "PAPER_RECIPE", "FrozenMaps", "RetrievalNet", "TrainConfig", "TrainResult", "dataset_maps", "describe",
+    "embed_maps", "evaluate", "finetune", "load_run", "make_loss", "make_miner", "run_key", "sfm120k_training",
+]

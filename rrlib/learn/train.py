@@ -1,233 +1,496 @@
-"""Fine-tuning a retrieval network with tuples, on a CPU: a small loop, no framework.
+"""Fine-tuning a retrieval network with training tuples: a small loop, no framework.
 
-The network is a truncated ImageNet backbone, GeM pooling and L2 normalisation -- the
-architecture of [S4] / cirtorch, whose descriptors notebook 03 extracts off the shelf. Training
-follows cirtorch's recipe scaled down: tuples ``(q, p, n_1..n_k)`` re-mined every epoch
-(:class:`rrlib.learn.TupleMiner`), Adam, BatchNorm frozen (running statistics and affine
-parameters), and -- for the CPU -- only the last blocks of the backbone trained, on small images.
-Every epoch ends with an evaluation on the test split (revisited E/M/H), and the run is saved in
-the data root, keyed by its configuration.
+The network is an ImageNet backbone cut at its last convolutional layer, GeM pooling, an optional
+learned whitening (a linear layer) and L2 normalisation -- the architecture of [S4] / cirtorch,
+whose descriptors notebook 03 extracts off the shelf. Training follows cirtorch's recipe: tuples
+``(q, p, n_1..n_k)`` re-mined every epoch by a miner (:class:`rrlib.learn.TupleMiner`), Adam
+(GeM's ``p`` at 10x the learning rate, no weight decay), the learning rate decayed by
+``exp(-0.01)`` per epoch, BatchNorm in eval mode (its statistics are never updated), and an
+evaluation on the test split after every epoch (revisited E/M/H).
+
+**On a CPU** only the last ``train_blocks`` blocks of the backbone are trained. The blocks before
+them are frozen and BatchNorm is in eval mode, so their output for an image never changes: it is
+computed once per image (the expensive part, cached in the data root) and every step runs only
+the trained blocks on it -- exactly what running the whole network every step would compute.
+With ``train_blocks=None`` the whole network is trained and images are read as they are needed
+(the paper setting, for a GPU).
+
+A run is saved in ``<data root>/checkpoints/finetune_<key>/`` (the trained weights and a JSON
+history), keyed by everything that determines it, so a notebook can load it instead of training.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .losses import ContrastiveLoss, MultiSimilarityLoss, TripletLoss
-from .mining import TupleMiner
+from .losses import LOSSES
+from .mining import Miner, TupleMiner
 
-__all__ = ["TrainConfig", "RetrievalNet", "TrainResult", "evaluate_model", "finetune", "make_loss", "load_run"]
+__all__ = ["TrainConfig", "PAPER_RECIPE", "RetrievalNet", "FrozenMaps", "TrainResult", "dataset_maps",
+           "describe", "embed_maps", "evaluate", "finetune", "load_run", "make_loss", "make_miner", "run_key"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a run (its hash names the checkpoint)."""
+    """Everything about a run except the miner's inputs (its hash, with the miner's, names the run).
 
-    loss: str = "contrastive"          # "contrastive" | "triplet" | "multi-similarity"
-    margin: float = 0.7                # contrastive: cirtorch 0.7 (0.85 for ResNet101); triplet 0.1
-    positives: str = "relaxed"         # see rrlib.learn.mining
-    negatives: str = "hard"            # "hard" | "random"
-    n_negatives: int = 5
-    n_queries: int = 150               # tuples per epoch
-    pool_size: int = 300               # random negative pool, re-drawn each epoch
-    epochs: int = 4
-    lr: float = 1e-4
-    weight_decay: float = 1e-4
-    image_size: int = 160              # long side for training and evaluation
-    train_blocks: int = 4              # last backbone blocks trained (MobileNetV2 has 19)
+    The defaults are this project's CPU setting on synth-landmarks (found by
+    ``benchmarks/calibrate_learn.py``); :data:`PAPER_RECIPE` is cirtorch's.
+    """
+
+    loss: str = "contrastive"          # "contrastive" | "contrastive-similarity" | "triplet" | "multi-similarity"
+    margin: float | None = None        # None: the loss's default (contrastive 0.7, triplet 0.1)
+    positives: str = "relaxed"         # rrlib.learn.mining.POSITIVE_STRATEGIES
+    negatives: str = "hard"            # "hard" (one per landmark) | "naive" | "random"
+    n_negatives: int = 5               # cirtorch: 5
+    n_queries: int = 200               # tuples per epoch (cirtorch: 2000)
+    pool_size: int = 500               # negative pool re-drawn every epoch (cirtorch: 20000)
+    epochs: int = 6                    # notebook 04's main run (its ablation compares at epoch 3)
     batch_tuples: int = 5              # tuples per optimiser step (cirtorch: 5)
-    seed: int = 0
+    lr: float = 1e-4                   # Adam; cirtorch trains the whole network with 1e-6
+    lr_decay: float = 0.01             # lr * exp(-lr_decay * epoch) (cirtorch: exp(-0.01))
+    weight_decay: float = 1e-4         # cirtorch: 1e-4
+    image_size: int = 256              # long side of the training images (cirtorch recipe: 362)
+    test_size: int | None = None       # long side at evaluation (None: image_size; cirtorch: 1024)
+    train_blocks: int | None = 4       # last backbone blocks trained (MobileNetV2 has 19); None: all
+    gem_p: float = 3.0                 # GeM's initial p
+    train_p: bool = True               # learn p (cirtorch does)
+    whiten_dim: int = 0                # > 0: an end-to-end learned whitening to this dimension
     backbone: str = "mobilenet_v2"
+    seed: int = 0
 
-    def key(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+    @property
+    def eval_size(self) -> int:
+        return self.test_size or self.image_size
+
+    def resolved_margin(self) -> float | None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        return LOSSES[self.loss][1] if self.margin is None else self.margin
+
+
+#: cirtorch's ResNet101-GeM recipe on retrieval-SfM-120k [EXT cirtorch README / train.py; TPAMI'19]:
+#: contrastive loss with margin 0.85, 2000 queries and a 20k pool per epoch, 5 negatives, batches of
+#: 5 tuples, Adam 1e-6 with weight decay 1e-4 and exp(-0.01) decay, images of 362 px for training
+#: and 1024 px for testing, the whole network trained (the README's variant: lr 5e-7, pool 22k).
+PAPER_RECIPE = TrainConfig(loss="contrastive", margin=0.85, positives="given", negatives="hard", n_negatives=5,
+                           n_queries=2000, pool_size=20000, epochs=100, batch_tuples=5, lr=1e-6, lr_decay=0.01,
+                           weight_decay=1e-4, image_size=362, test_size=1024, train_blocks=None, backbone="resnet101")
 
 
 class RetrievalNet(nn.Module):
-    """``l2n(GeM(backbone(x)))``: the global descriptor network that is fine-tuned."""
+    """``l2n(whiten(l2n(GeM(head(frozen(x))))))``: the global-descriptor network that is fine-tuned.
 
-    def __init__(self, backbone: str = "mobilenet_v2", p: float = 3.0):
+    ``frozen`` holds the backbone's first blocks (never trained), ``head`` its last
+    ``train_blocks`` (all of them for ``None``); ``whiten`` is an optional linear layer to
+    ``whiten_dim`` dimensions. ``forward`` maps images ``(N, 3, H, W)`` to unit descriptors;
+    :meth:`embed` maps the frozen part's output.
+    """
+
+    def __init__(self, backbone: str = "mobilenet_v2", train_blocks: int | None = 4, p: float = 3.0,
+                 train_p: bool = True, whiten_dim: int = 0):
         super().__init__()
         from rrlib.nets import GeM, backbone as make_backbone
 
-        self.features = make_backbone(backbone)
-        self.pool = GeM(p)
-        self.name = f"{backbone}-gem"
-        self.out_channels = self.features.out_channels
+        net = make_backbone(backbone)
+        blocks = list(net.children())
+        if train_blocks is None:
+            train_blocks = len(blocks)
+        if not 1 <= train_blocks <= len(blocks):
+            raise ValueError(f"train_blocks must lie in [1, {len(blocks)}] for {backbone}, got {train_blocks}")
+        self.frozen = nn.Sequential(*blocks[: len(blocks) - train_blocks]).requires_grad_(False)
+        self.head = nn.Sequential(*blocks[len(blocks) - train_blocks:]).requires_grad_(True)
+        self.pool = GeM(p, trainable=train_p)
+        self.out_channels = net.out_channels
+        self.whiten = nn.Linear(net.out_channels, whiten_dim) if whiten_dim else None
+        self.dim = whiten_dim or net.out_channels
+        self.backbone_name, self.train_blocks = backbone, train_blocks
+        self.name = f"{backbone}-gem-finetuned"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, maps: torch.Tensor, whiten: bool = True) -> torch.Tensor:
+        """Unit descriptors ``(N, D)`` from the frozen blocks' output ``(N, C, h, w)`` (``whiten=False``:
+        before the whitening layer)."""
         from rrlib.nets import l2n
 
-        return l2n(self.pool(self.features(x)))
+        v = l2n(self.pool(self.head(maps)))
+        if self.whiten is not None and whiten:
+            v = l2n(self.whiten(v))
+        return v
 
-    def freeze(self, train_blocks: int) -> None:
-        """Train only the last ``train_blocks`` children of the backbone; BatchNorm stays frozen."""
-        blocks = list(self._blocks())
-        if not 0 <= train_blocks <= len(blocks):
-            raise ValueError(f"train_blocks must be in [0, {len(blocks)}], got {train_blocks}")
-        for i, b in enumerate(blocks):
-            for prm in b.parameters():
-                prm.requires_grad = i >= len(blocks) - train_blocks
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                for prm in m.parameters():
-                    prm.requires_grad = False
-
-    def _blocks(self):
-        feats = self.features
-        inner = getattr(feats, "features", None)
-        return list(inner.children()) if isinstance(inner, nn.Sequential) else list(feats.children())
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.frozen(x))
 
     def train(self, mode: bool = True):
         super().train(mode)
+        self.frozen.eval()
         for m in self.modules():  # cirtorch: BatchNorm statistics are never updated
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.eval()
         return self
 
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """The weights that training changes (head, pooling, whitening): what a checkpoint holds."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("frozen.")}
 
+    def init_whitening(self, X: np.ndarray) -> None:
+        """Start the whitening layer as the PCA-whitening of descriptors ``X`` (N, C) (e.g. the
+        off-the-shelf network's on the training images), keeping ``whiten_dim`` directions."""
+        from rrlib.nets import learn_pca_whitening
+
+        if self.whiten is None:
+            raise ValueError("this network has no whitening layer (whiten_dim=0)")
+        w = learn_pca_whitening(X)
+        P = w.projection[: self.whiten.out_features]
+        with torch.no_grad():
+            self.whiten.weight.copy_(torch.as_tensor(P, dtype=torch.float32))
+            self.whiten.bias.copy_(torch.as_tensor(-P @ w.mean, dtype=torch.float32))
+
+
+# ------------------------------------------------------------------------------------------------
+# The frozen blocks' output, computed once
+# ------------------------------------------------------------------------------------------------
+class FrozenMaps:
+    """The frozen blocks' output for a list of images (paths or PIL images), shrunk to ``size``.
+
+    ``precompute=True`` runs every image once, batched by size, and keeps the maps (loaded from /
+    saved to ``cache_file`` when given); otherwise ``maps[i]`` reads and runs image ``i`` when
+    asked (for large training sets on a GPU). ``maps[i]`` is a ``(C, h, w)`` tensor.
+    """
+
+    def __init__(self, model: RetrievalNet, images: Sequence, size: int, *, precompute: bool = True,
+                 cache_file: Path | None = None, device: str = "cpu", batch_size: int = 32, progress: bool = False):
+        self.model, self.images, self.size, self.device = model, list(images), int(size), device
+        self.maps: list[torch.Tensor] | None = None
+        if not precompute:
+            return
+        if cache_file is not None and cache_file.is_file():
+            maps = torch.load(cache_file, map_location="cpu", weights_only=True)
+            if len(maps) == len(self.images):
+                self.maps = [m.to(device) for m in maps]
+                return
+        self.maps = self._compute(batch_size, progress)
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            part = cache_file.with_name(cache_file.name + ".part")
+            torch.save([m.cpu() for m in self.maps], part)
+            os.replace(part, cache_file)
+
+    def _tensor(self, image) -> torch.Tensor:
+        from rrlib.nets import to_tensor
+
+        return to_tensor(image, self.size)
+
+    def _compute(self, batch_size: int, progress: bool) -> list[torch.Tensor]:
+        from tqdm.auto import tqdm
+
+        tensors = [self._tensor(im) for im in tqdm(self.images, desc="reading", disable=not progress)]
+        out: list[torch.Tensor | None] = [None] * len(tensors)
+        groups: dict[tuple, list[int]] = {}
+        for i, t in enumerate(tensors):
+            groups.setdefault(tuple(t.shape), []).append(i)
+        batches = [idx[b:b + batch_size] for _, idx in sorted(groups.items()) for b in range(0, len(idx), batch_size)]
+        with torch.inference_mode():
+            for idx in tqdm(batches, desc="frozen blocks", disable=not progress):
+                x = torch.stack([tensors[i] for i in idx]).to(self.device).contiguous(memory_format=torch.channels_last)
+                y = self.model.frozen(x).contiguous()
+                for i, m in zip(idx, y):
+                    out[i] = m.clone()
+        return out  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        if self.maps is not None:
+            return self.maps[i]
+        with torch.no_grad():
+            x = self._tensor(self.images[i])[None].to(self.device).contiguous(memory_format=torch.channels_last)
+            return self.model.frozen(x)[0].contiguous()
+
+
+def embed_maps(model: RetrievalNet, maps: Sequence[torch.Tensor], batch_size: int = 64,
+               whiten: bool = True) -> torch.Tensor:
+    """Descriptors ``(n, D)`` of frozen maps (of mixed sizes: batched by shape, then put back in
+    order). Gradients flow when called under grad mode."""
+    groups: dict[tuple, list[int]] = {}
+    for i, m in enumerate(maps):
+        groups.setdefault(tuple(m.shape), []).append(i)
+    parts, order = [], []
+    for _, idx in sorted(groups.items()):
+        for b in range(0, len(idx), batch_size):
+            chunk = idx[b:b + batch_size]
+            parts.append(model.embed(torch.stack([maps[i] for i in chunk]), whiten))
+            order.extend(chunk)
+    out = torch.cat(parts)
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.as_tensor(order)] = torch.arange(len(order))
+    return out[inverse.to(out.device)]
+
+
+def _descriptors(model: RetrievalNet, maps, indices=None, whiten: bool = True, chunk: int = 64) -> np.ndarray:
+    idx = list(range(len(maps)) if indices is None else indices)
+    if not idx:
+        return np.zeros((0, model.dim), np.float32)
+    # precomputed maps are small: one pass; images read on demand go in chunks (memory)
+    step = len(idx) if getattr(maps, "maps", None) is not None else chunk
+    was = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            parts = [embed_maps(model, [maps[int(i)] for i in idx[b:b + step]], whiten=whiten).cpu()
+                     for b in range(0, len(idx), max(step, 1))]
+            return torch.cat(parts).numpy().astype(np.float32)
+    finally:
+        model.train(was)
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def _dataset_digest(data) -> str:
+    gnd = data.folder / f"gnd_{data.name}.pkl"
+    return _digest(data.name, gnd.read_bytes() if gnd.is_file() else b"")
+
+
+def dataset_maps(model: RetrievalNet, data, size: int, *, train=None, which=("train", "db", "queries"),
+                 cache: bool = True, device: str = "cpu", progress: bool = False) -> dict[str, FrozenMaps]:
+    """The frozen blocks' output on ``data``'s training split (or ``train = (paths, labels)``),
+    database and cropped queries, cached in ``<data root>/features/cache/`` (keyed by the dataset,
+    the backbone, the number of frozen blocks and ``size``). A fully trained network
+    (``train_blocks=None``) gets lazily read images instead (nothing precomputed)."""
+    from rrlib.datasets import data_root, training_split
+
+    precompute = len(model.frozen) > 0
+    out = {}
+    for part in which:
+        if part == "train":
+            images = list((train or training_split(data))[0])
+        elif part == "db":
+            images = list(data.images)
+        elif part == "queries":
+            images = [data.read_query(q) for q in range(len(data.queries))]
+        else:
+            raise ValueError(f"parts are 'train', 'db' and 'queries', got {part!r}")
+        names = [Path(p).name if isinstance(p, (str, os.PathLike)) else "" for p in images]
+        key = _digest(_dataset_digest(data), part, model.backbone_name, len(model.frozen), size, "|".join(names))
+        file = data_root() / "features" / "cache" / f"learn-maps_{data.name}_{part}_{key}.pt"
+        out[part] = FrozenMaps(model, images, size, precompute=precompute, cache_file=file if cache else None,
+                               device=device, progress=progress)
+    return out
+
+
+def describe(model: RetrievalNet, maps: FrozenMaps, indices=None, whiten: bool = True) -> np.ndarray:
+    """Unit descriptors ``(n, D)`` (numpy) of the images of ``maps`` (all, or ``indices``;
+    ``whiten=False``: before the whitening layer)."""
+    return _descriptors(model, maps, indices, whiten)
+
+
+def evaluate(model: RetrievalNet, data, maps: dict[str, FrozenMaps]):
+    """Revisited E/M/H evaluation of ``model`` on ``data``: a :class:`rrlib.evaluate.RevisitedResult`."""
+    from rrlib.evaluate import evaluate_revisited
+
+    X, Q = describe(model, maps["db"]), describe(model, maps["queries"])
+    return evaluate_revisited(X @ Q.T, data.gnd)
+
+
+# ------------------------------------------------------------------------------------------------
+# Runs
+# ------------------------------------------------------------------------------------------------
 def make_loss(config: TrainConfig) -> nn.Module:
-    if config.loss == "contrastive":
-        return ContrastiveLoss(config.margin, config.n_negatives)
-    if config.loss == "triplet":
-        return TripletLoss(config.margin, config.n_negatives)
+    """The loss module of ``config`` (on tuples of ``2 + n_negatives`` embeddings)."""
+    cls, _ = LOSSES[config.loss] if config.loss in LOSSES else (None, None)
+    if cls is None:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {config.loss!r}")
     if config.loss == "multi-similarity":
-        return MultiSimilarityLoss(config.n_negatives)
-    raise ValueError(f"loss must be contrastive, triplet or multi-similarity, got {config.loss!r}")
+        return cls(config.n_negatives)
+    return cls(config.resolved_margin(), config.n_negatives)
+
+
+def make_miner(config: TrainConfig, labels, *, support=None, scale_change=None, pairs=None) -> TupleMiner:
+    """The :class:`TupleMiner` of ``config`` on training images with ``labels``."""
+    return TupleMiner(labels, n_queries=config.n_queries, pool_size=config.pool_size, n_negatives=config.n_negatives,
+                      positives=config.positives, negatives=config.negatives, support=support,
+                      scale_change=scale_change, pairs=pairs, seed=config.seed)
+
+
+def run_key(config: TrainConfig, data, miner: Miner) -> str:
+    """The name of a run: a digest of the configuration, the miner and the datasets."""
+    return _digest(json.dumps(asdict(config), sort_keys=True), miner.describe(), _dataset_digest(data))
+
+
+def _run_dir(key: str) -> Path:
+    from rrlib.datasets import data_root
+
+    return data_root() / "checkpoints" / f"finetune_{key}"
 
 
 @dataclass
 class TrainResult:
-    """A finished run: the configuration, per-epoch history (loss, E/M/H mAP; epoch 0 is the
-    network before training) and the fine-tuned network."""
+    """A finished run: its configuration, key, per-epoch history and the fine-tuned network.
+
+    ``history[e]`` holds ``epoch``, ``loss`` (mean over the epoch's steps; None at epoch 0, the
+    network before training), ``easy`` / ``medium`` / ``hard`` mAP (when evaluated), ``p`` (GeM)
+    and ``seconds`` (since the start).
+    """
 
     config: TrainConfig
+    key: str
     history: list[dict] = field(default_factory=list)
     model: RetrievalNet | None = None
     seconds: float = 0.0
+    cached: bool = False
 
-    def final(self) -> dict:
+    @property
+    def before(self) -> dict:
+        return self.history[0]
+
+    @property
+    def after(self) -> dict:
         return self.history[-1]
 
-
-def _embed(model: RetrievalNet, paths, image_size: int, batch: int = 32) -> np.ndarray:
-    from rrlib.nets import extract_features
-
-    return extract_features(model.features, list(paths), {"x": model.pool}, max_size=image_size,
-                            batch_size=batch, threads=None)["x"]
+    def curve(self, name: str) -> np.ndarray:
+        return np.array([np.nan if h.get(name) is None else h[name] for h in self.history], float)
 
 
-def evaluate_model(model: RetrievalNet, data, image_size: int) -> dict:
-    """E/M/H mAP of ``model`` on ``data`` (queries cropped), images shrunk to ``image_size``."""
-    from rrlib.evaluate import evaluate_revisited
-
-    X = _embed(model, data.images, image_size)
-    Q = _embed(model, [data.read_query(q) for q in range(data.n_queries)], image_size)
-    return evaluate_revisited(X @ Q.T, data.gnd).map
-
-
-def _run_path(config: TrainConfig):
-    from rrlib.datasets import data_root
-
-    return data_root() / "checkpoints" / f"finetune_{config.key()}"
-
-
-def load_run(config: TrainConfig, with_model: bool = True) -> TrainResult | None:
-    """The saved run of ``config`` (history, and the network if ``with_model``), or None."""
-    folder = _run_path(config)
-    if not (folder / "history.json").is_file():
+def load_run(config: TrainConfig, data, miner: Miner, with_model: bool = True) -> TrainResult | None:
+    """The saved run of ``config`` with ``miner`` on ``data`` (history, and the network if
+    ``with_model``), or None."""
+    key = run_key(config, data, miner)
+    folder = _run_dir(key)
+    if not (folder / "history.json").is_file() or (with_model and not (folder / "model.pt").is_file()):
         return None
     saved = json.loads((folder / "history.json").read_text())
-    result = TrainResult(config, saved["history"], None, saved["seconds"])
+    result = TrainResult(config, key, saved["history"], None, saved["seconds"], cached=True)
     if with_model:
-        model = RetrievalNet(config.backbone)
-        model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+        model = _new_model(config)
+        state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("frozen.") for k in missing):
+            raise ValueError(f"{folder / 'model.pt'} does not fit the network of this configuration")
         result.model = model.eval()
     return result
 
 
-def finetune(data, config: TrainConfig = TrainConfig(), *, support=None, threads: int | None = 2,
-             cache: bool = True, progress: bool = False) -> TrainResult:
-    """Fine-tune on ``data``'s training split, evaluating on its test split after every epoch.
+def _new_model(config: TrainConfig) -> RetrievalNet:
+    return RetrievalNet(config.backbone, config.train_blocks, config.gem_p, config.train_p, config.whiten_dim)
 
-    ``support`` is the positives' geometric support matrix over the training images (needed for
-    "inliers" / "relaxed" positives; :func:`rrlib.learn.co_observed_cells` on synth-landmarks).
-    With ``cache``, a saved run of the same configuration is loaded instead (delete
-    ``<data root>/checkpoints/finetune_<key>`` to retrain). Deterministic for a configuration and
-    thread count.
+
+def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None = None, train=None, support=None,
+             scale_change=None, cache: bool = True, threads: int | None = 2, device: str = "cpu",
+             progress: bool = False, log: Callable[[str], None] | None = None) -> TrainResult:
+    """Fine-tune on a training set, evaluating on ``data``'s test split before training and after
+    every epoch.
+
+    Parameters
+    ----------
+    data : RetrievalDataset
+        The test benchmark (its training split is the default training set).
+    config : TrainConfig
+    miner : Miner, optional
+        Builds each epoch's tuples; default :func:`make_miner` of ``config`` with ``support`` /
+        ``scale_change`` (needed for "inliers" / "relaxed" positives; :func:`rrlib.learn.synth_geometry`
+        on synth-landmarks).
+    train : (paths, labels), optional
+        The training images and their landmarks (default: ``training_split(data)``).
+    cache : bool
+        Load the saved run of the same key instead of training, and save a new one.
+    threads : int or None
+        ``torch.set_num_threads`` during the run (fixed for bit-identical reruns).
+    device : str
+        "cpu" by default; "cuda" for the paper setting.
+    log : callable, optional
+        Called with one line per epoch (e.g. ``print``).
+
+    Deterministic for a configuration, a miner and a thread count.
     """
     from tqdm.auto import tqdm
 
     from rrlib.datasets import training_split
-    from rrlib.nets import to_tensor
 
+    train = tuple(train) if train is not None else training_split(data)
+    paths, labels = list(train[0]), np.asarray(train[1])
+    if miner is None:
+        miner = make_miner(config, labels, support=support, scale_change=scale_change)
+    key = run_key(config, data, miner)
     if cache:
-        done = load_run(config)
+        done = load_run(config, data, miner)
         if done is not None:
             return done
-    paths, labels = training_split(data)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
-    torch.manual_seed(config.seed)
     start = time.time()
     try:
-        model = RetrievalNet(config.backbone)
-        model.freeze(config.train_blocks)
+        torch.manual_seed(config.seed)
+        model = _new_model(config).to(device)
         criterion = make_loss(config)
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-        miner = TupleMiner(labels, n_queries=config.n_queries, pool_size=config.pool_size,
-                           n_negatives=config.n_negatives, positives=config.positives,
-                           negatives=config.negatives, support=support, seed=config.seed)
-        tensors: dict[int, torch.Tensor] = {}
+        maps = dataset_maps(model, data, config.image_size, train=(paths, labels), which=("train",), device=device,
+                            progress=progress)
+        maps.update(dataset_maps(model, data, config.eval_size, which=("db", "queries"), device=device,
+                                 progress=progress))
+        if model.whiten is not None:
+            model.init_whitening(describe(model, maps["train"], whiten=False))
+        groups = [{"params": list(model.head.parameters())}]
+        if config.train_p:
+            groups.append({"params": list(model.pool.parameters()), "lr": 10 * config.lr, "weight_decay": 0.0})
+        if model.whiten is not None:
+            groups.append({"params": list(model.whiten.parameters())})
+        opt = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=math.exp(-config.lr_decay))
 
-        def image(i: int) -> torch.Tensor:
-            if i not in tensors:
-                tensors[i] = to_tensor(paths[i], config.image_size)
-            return tensors[i]
+        def record(epoch: int, loss: float | None) -> None:
+            r = evaluate(model, data, maps).map
+            history.append({"epoch": epoch, "loss": loss, **{k: float(v) for k, v in r.items()},
+                            "p": float(model.pool.p.detach()[0]), "seconds": round(time.time() - start, 1)})
+            if log is not None:
+                lo = "" if loss is None else f"loss {loss:.4f}  "
+                log(f"epoch {epoch}: {lo}mAP E/M/H {r['easy']:.1f} / {r['medium']:.1f} / {r['hard']:.1f}")
 
-        history = [{"epoch": 0, "loss": None, **evaluate_model(model, data, config.image_size)}]
+        history: list[dict] = []
+        record(0, None)
         for epoch in range(1, config.epochs + 1):
-            model.eval()
-            tuples = miner.epoch(epoch, lambda idx: _embed(model, [paths[i] for i in idx], config.image_size))
+            tuples = miner.epoch(epoch, lambda idx: describe(model, maps["train"], idx))
             model.train()
-            losses = []
             order = np.random.default_rng([config.seed, epoch, 1]).permutation(len(tuples))
-            for b in tqdm(range(0, len(order), config.batch_tuples), desc=f"epoch {epoch}", disable=not progress):
+            losses = []
+            steps = range(0, len(order), config.batch_tuples)
+            for b in tqdm(steps, desc=f"epoch {epoch}", disable=not progress, leave=False):
+                images = np.concatenate([tuples.images(int(t)) for t in order[b:b + config.batch_tuples]])
+                emb = embed_maps(model, [maps["train"][int(i)] for i in images])
+                loss = criterion(emb)
                 opt.zero_grad()
-                batch = order[b:b + config.batch_tuples]
-                total = 0.0
-                for t in batch:  # images of one tuple may differ in size: one forward per tuple
-                    emb = torch.cat([model(image(int(i))[None]) for i in tuples.images(int(t))])
-                    loss = criterion(emb) / len(batch)
-                    loss.backward()
-                    total += loss.item()
+                loss.backward()
                 opt.step()
-                losses.append(total)
+                losses.append(float(loss.detach()))
+            sched.step()
             model.eval()
-            history.append({"epoch": epoch, "loss": float(np.mean(losses)),
-                            **evaluate_model(model, data, config.image_size)})
+            record(epoch, float(np.mean(losses)))
     finally:
         torch.set_num_threads(old_threads)
-    result = TrainResult(config, history, model.eval(), time.time() - start)
+    model = model.eval().cpu()
+    result = TrainResult(config, key, history, model, time.time() - start)
     if cache:
-        folder = _run_path(config)
+        folder = _run_dir(key)
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), folder / "model.pt.part")
-        (folder / "model.pt.part").replace(folder / "model.pt")
+        torch.save(model.trained_state(), folder / "model.pt.part")
+        os.replace(folder / "model.pt.part", folder / "model.pt")
         (folder / "history.json").write_text(json.dumps(
-            {"config": asdict(config), "history": history, "seconds": result.seconds}, indent=1))
+            {"config": asdict(config), "miner": miner.describe(), "history": history, "seconds": result.seconds,
+             "threads": threads, "torch": torch.__version__}, indent=1))
     return result
 
-
-#: The configuration of notebook 04's main run (contrastive, relaxed positives, hard negatives);
-#: its ablation changes one field at a time.
-NOTEBOOK_CONFIG = TrainConfig(epochs=2)
