@@ -25,7 +25,7 @@ import numpy as np
 from rrlib.datasets import registry
 from rrlib.datasets.registry import DatasetNotFoundError, DatasetSpec, human_size, resolve_root
 
-__all__ = ["RetrievalDataset", "load", "dataset_files", "revisitop_features", "training_split", "whitening_split", "IMAGE_EXTENSIONS"]
+__all__ = ["RetrievalDataset", "gnd_digest", "load", "dataset_files", "revisitop_features", "training_split", "whitening_split", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"})
 DEFAULT_EXT = ".jpg"
@@ -143,6 +143,15 @@ class RetrievalDataset:
         kind = "revisited (easy/hard/junk)" if self.revisited else ("ok/junk" if self.gnd else "no ground truth")
         return (f"RetrievalDataset({self.name!r}: {self.n_images:,} database images, "
                 f"{self.n_queries:,} queries, {kind}; images in {self.image_dir})")
+
+
+def gnd_digest(data) -> str:
+    """12 hex digits of SHA-256 of ``data``'s ground-truth file (``"nognd"`` without one): the
+    dataset part of every feature-cache key, so caches follow a regenerated dataset."""
+    import hashlib
+
+    gnd_file = Path(data.folder) / f"gnd_{data.name}.pkl"
+    return hashlib.sha256(gnd_file.read_bytes()).hexdigest()[:12] if gnd_file.is_file() else "nognd"
 
 
 def read_rgb(path: Path):

@@ -195,9 +195,9 @@ def describe_local(data, *, max_features: int = 0, images: Sequence | None = Non
     truth), ``max_features`` and ``tag``; RootSIFT is computed on loading.
     """
     from rrlib.datasets import data_root
+    from rrlib.datasets.retrieval import gnd_digest
 
-    gnd_file = Path(data.folder) / f"gnd_{data.name}.pkl"
-    digest = hashlib.sha256(gnd_file.read_bytes()).hexdigest()[:12] if gnd_file.is_file() else "nognd"
+    digest = gnd_digest(data)
     if images is not None:
         images = list(images)
         digest += "-" + hashlib.sha256("\n".join(Path(p).name for p in images).encode()).hexdigest()[:8]

@@ -257,12 +257,10 @@ def describe_dataset(data, model: nn.Module, pools: dict[str, Callable[[torch.Te
     the dataset (name and a digest of its ground-truth file), the network, the poolings, the
     scales, ``max_size`` and ``tag``; delete the folder to recompute.
     """
-    import hashlib
-
     from rrlib.datasets import data_root
+    from rrlib.datasets.retrieval import gnd_digest
 
-    gnd_file = data.folder / f"gnd_{data.name}.pkl"
-    digest = hashlib.sha256(gnd_file.read_bytes()).hexdigest()[:12] if gnd_file.is_file() else "nognd"
+    digest = gnd_digest(data)
     key = "_".join([data.name, digest, getattr(model, "name", type(model).__name__), "+".join(sorted(pools)),
                     "s" + "-".join(f"{s:.3f}" for s in scales), f"m{max_size}", tag])
     path = data_root() / "features" / "cache" / f"{key}.npz"
