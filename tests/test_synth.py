@@ -257,3 +257,41 @@ def test_default_dataset_difficulty_is_calibrated():
     assert 40 <= m["medium"] <= 75, str(res)
     assert m["hard"] < m["medium"] - 5, str(res)
     assert m["easy"] > m["medium"], str(res)
+
+
+def test_true_homography_maps_a_query_onto_its_positives(small):
+    """The query picture warped by ``true_homography`` matches the database picture on the facade."""
+    from types import SimpleNamespace
+
+    meta, gnd = _load(small, "meta"), _load(small, "gnd")
+    data = SimpleNamespace(name=NAME, folder=small)
+    scores, shifted = [], []
+    for q, g in enumerate(gnd["gnd"]):
+        for j in g["easy"][:2]:
+            rec = meta["db"][j]
+            H = synth.true_homography(data, q, j)
+            assert H.shape == (3, 3)
+            lid = rec["landmark"]
+            with Image.open(small / "jpg" / f"{meta['queries'][q]['name']}.jpg") as qpic, \
+                    Image.open(small / "jpg" / f"{rec['name']}.jpg") as pic, \
+                    Image.open(small / meta["landmarks"][lid]["texture_files"][0]) as tex:
+                grey = np.asarray(pic.convert("L"), float)
+                Hd = np.linalg.inv(rec["H"][0])
+                facade = np.asarray(tex.transform(rec["size"], Image.PERSPECTIVE, tuple((Hd / Hd[2, 2]).ravel()[:8]),
+                                                  Image.BILINEAR).getchannel("A")) > 250
+                for dx, out in ((0.0, scores), (6.0, shifted)):
+                    Hinv = np.linalg.inv(np.array([[1, 0, dx], [0, 1, 0], [0, 0, 1.0]]) @ H)
+                    warped = qpic.convert("L").transform(rec["size"], Image.PERSPECTIVE,
+                                                         tuple((Hinv / Hinv[2, 2]).ravel()[:8]), Image.BILINEAR)
+                    inside = qpic.convert("L").point(lambda v: 255).transform(
+                        rec["size"], Image.PERSPECTIVE, tuple((Hinv / Hinv[2, 2]).ravel()[:8]), Image.NEAREST)
+                    mask = facade & (np.asarray(inside) > 0)
+                    if mask.sum() > 200:
+                        out.append(_ncc(np.asarray(warped, float)[mask], grey[mask]))
+    assert len(scores) >= 4
+    assert np.median(scores) > 0.5 and np.median(scores) > np.median(shifted) + 0.1
+    other = next(j for j, r in enumerate(meta["db"]) if r["landmark"] != meta["queries"][0]["landmark"])
+    with pytest.raises(ValueError, match="different landmarks"):
+        synth.true_homography(data, 0, other)
+    with pytest.raises(ValueError, match="generator records"):
+        synth.true_homography(SimpleNamespace(name="roxford5k", folder=small), 0, 0)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..progress import progress as report, say
 from .losses import LOSSES
 from .mining import Miner, TupleMiner
 
@@ -168,7 +169,7 @@ class FrozenMaps:
     """
 
     def __init__(self, model: RetrievalNet, images: Sequence, size: int, *, precompute: bool = True,
-                 cache_file: Path | None = None, device: str = "cpu", batch_size: int = 32, progress: bool = False):
+                 cache_file: Path | None = None, device: str = "cpu", batch_size: int = 32, progress: bool = True):
         self.model, self.images, self.size, self.device = model, list(images), int(size), device
         self.maps: list[torch.Tensor] | None = None
         if not precompute:
@@ -191,16 +192,15 @@ class FrozenMaps:
         return to_tensor(image, self.size)
 
     def _compute(self, batch_size: int, progress: bool) -> list[torch.Tensor]:
-        from tqdm.auto import tqdm
-
-        tensors = [self._tensor(im) for im in tqdm(self.images, desc="reading", disable=not progress)]
+        what = f"the frozen blocks' output of {len(self.images):,} images at {self.size} px"
+        tensors = [self._tensor(im) for im in report(self.images, f"{what}: reading", enabled=progress)]
         out: list[torch.Tensor | None] = [None] * len(tensors)
         groups: dict[tuple, list[int]] = {}
         for i, t in enumerate(tensors):
             groups.setdefault(tuple(t.shape), []).append(i)
         batches = [idx[b:b + batch_size] for _, idx in sorted(groups.items()) for b in range(0, len(idx), batch_size)]
         with torch.inference_mode():
-            for idx in tqdm(batches, desc="frozen blocks", disable=not progress):
+            for idx in report(batches, f"{what}: batches", enabled=progress):
                 x = torch.stack([tensors[i] for i in idx]).to(self.device).contiguous(memory_format=torch.channels_last)
                 y = self.model.frozen(x).contiguous()
                 for i, m in zip(idx, y):
@@ -268,7 +268,7 @@ def _dataset_digest(data) -> str:
 
 
 def dataset_maps(model: RetrievalNet, data, size: int, *, train=None, which=("train", "db", "queries"),
-                 cache: bool = True, device: str = "cpu", progress: bool = False) -> dict[str, FrozenMaps]:
+                 cache: bool = True, device: str = "cpu", progress: bool = True) -> dict[str, FrozenMaps]:
     """The frozen blocks' output on ``data``'s training split (or ``train = (paths, labels)``),
     database and cropped queries, cached in ``<data root>/features/cache/`` (keyed by the dataset,
     the backbone, the number of frozen blocks and ``size``). A fully trained network
@@ -391,8 +391,8 @@ def _new_model(config: TrainConfig) -> RetrievalNet:
 
 
 def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None = None, train=None, support=None,
-             scale_change=None, cache: bool = True, threads: int | None = 2, device: str = "cpu",
-             progress: bool = False, log: Callable[[str], None] | None = None) -> TrainResult:
+             scale_change=None, cache: bool = True, threads: int | None = None, device: str = "cpu",
+             progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
     """Fine-tune on a training set, evaluating on ``data``'s test split before training and after
     every epoch.
 
@@ -410,16 +410,20 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
     cache : bool
         Load the saved run of the same key instead of training, and save a new one.
     threads : int or None
-        ``torch.set_num_threads`` during the run (fixed for bit-identical reruns).
+        ``torch.set_num_threads`` during the run (None: torch's default, ``OMP_NUM_THREADS``).
+        Reruns with the same thread count on the same CPU are bit-identical; another count or
+        CPU gives other last digits, and after a few epochs of SGD a run that differs by about a
+        point of mAP (the notebooks' checks allow for it).
     device : str
         "cpu" by default; "cuda" for the paper setting.
+    progress : bool
+        Print the first computation of the frozen maps and one line per epoch while training (a
+        run loaded from the cache prints nothing).
     log : callable, optional
-        Called with one line per epoch (e.g. ``print``).
+        Called with one line per epoch instead of printing it.
 
     Deterministic for a configuration, a miner and a thread count.
     """
-    from tqdm.auto import tqdm
-
     from rrlib.datasets import training_split
 
     train = tuple(train) if train is not None else training_split(data)
@@ -431,6 +435,10 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
         done = load_run(config, data, miner)
         if done is not None:
             return done
+    if log is None and progress:
+        log = say
+        say(f"training {config.loss}, {config.positives} positives, {config.negatives} negatives, "
+            f"{config.epochs} epochs (saved in {_run_dir(key)} for the next runs)")
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -459,7 +467,7 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
                             "p": float(model.pool.p.detach()[0]), "seconds": round(time.time() - start, 1)})
             if log is not None:
                 lo = "" if loss is None else f"loss {loss:.4f}  "
-                log(f"epoch {epoch}: {lo}mAP E/M/H {r['easy']:.1f} / {r['medium']:.1f} / {r['hard']:.1f}")
+                log(f"epoch {epoch}/{config.epochs} ({time.time() - start:.0f} s): {lo}mAP E/M/H {r['easy']:.1f} / {r['medium']:.1f} / {r['hard']:.1f}")
 
         history: list[dict] = []
         record(0, None)
@@ -469,7 +477,7 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
             order = np.random.default_rng([config.seed, epoch, 1]).permutation(len(tuples))
             losses = []
             steps = range(0, len(order), config.batch_tuples)
-            for b in tqdm(steps, desc=f"epoch {epoch}", disable=not progress, leave=False):
+            for b in steps:
                 images = np.concatenate([tuples.images(int(t)) for t in order[b:b + config.batch_tuples]])
                 emb = embed_maps(model, [maps["train"][int(i)] for i in images])
                 loss = criterion(emb)

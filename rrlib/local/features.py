@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from rrlib.progress import progress as report, say
+
 __all__ = ["LocalFeatures", "sift", "rootsift", "extract_local", "describe_local", "stack", "normalized_patch"]
 
 
@@ -127,18 +129,18 @@ def sift(image, *, max_features: int = 0, root: bool = True, contrast_threshold:
     return LocalFeatures(frames, rootsift(desc) if root else desc, size)
 
 
-def extract_local(images: Sequence, *, max_features: int = 0, root: bool = True, threads: int | None = 2,
+def extract_local(images: Sequence, *, max_features: int = 0, root: bool = True, threads: int | None = None,
                   progress: bool = False) -> list[LocalFeatures]:
-    """:func:`sift` of every image (paths, PIL images or arrays); ``threads`` caps OpenCV's threads."""
+    """:func:`sift` of every image (paths, PIL images or arrays); ``threads`` caps OpenCV's threads
+    (None: OpenCV's default)."""
     import cv2
-    from tqdm.auto import tqdm
 
     old = cv2.getNumThreads()
     if threads is not None:
         cv2.setNumThreads(int(threads))
     try:
         return [sift(im, max_features=max_features, root=root)
-                for im in tqdm(list(images), desc="SIFT", disable=not progress)]
+                for im in report(list(images), "SIFT", enabled=progress)]
     finally:
         cv2.setNumThreads(old)
 
@@ -183,8 +185,8 @@ def _load(path: Path, root: bool) -> dict[str, list[LocalFeatures]]:
 
 
 def describe_local(data, *, max_features: int = 0, images: Sequence | None = None, tag: str = "test",
-                   root: bool = True, cache: bool = True, threads: int | None = 2,
-                   progress: bool = False) -> dict[str, list[LocalFeatures]]:
+                   root: bool = True, cache: bool = True, threads: int | None = None,
+                   progress: bool = True) -> dict[str, list[LocalFeatures]]:
     """SIFT features of a dataset's database and (cropped) queries, cached in the data root.
 
     ``data`` is a :class:`rrlib.datasets.RetrievalDataset`. Returns ``{"db": [...], "queries":
@@ -192,7 +194,8 @@ def describe_local(data, *, max_features: int = 0, images: Sequence | None = Non
     only ``{"db": [...]}`` for those. Queries are cropped to their box first, as for global
     descriptors, so their frames are in the crop's coordinates. Raw SIFT is cached as ``uint8``
     under ``<data root>/features/local/``, keyed by the dataset (name and a digest of its ground
-    truth), ``max_features`` and ``tag``; RootSIFT is computed on loading.
+    truth), ``max_features`` and ``tag``; RootSIFT is computed on loading. ``progress`` prints
+    how far the extraction is when the cache is built (:mod:`rrlib.progress`).
     """
     from rrlib.datasets import data_root
     from rrlib.datasets.retrieval import gnd_digest
@@ -208,6 +211,9 @@ def describe_local(data, *, max_features: int = 0, images: Sequence | None = Non
     if images is not None:
         raw = {"db": extract_local(images, **run)}
     else:
+        if progress:
+            say(f"SIFT of {data.name} ({len(data.images):,} database images and {data.n_queries} queries), "
+                f"cached in {path.parent} for the next runs")
         raw = {"db": extract_local(data.images, **run),
                "queries": extract_local([data.read_query(q) for q in range(data.n_queries)], **run)}
     if cache:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..progress import say
 from .bow import InvertedFile, Vocabulary, train_vocabulary
 from .features import LocalFeatures, describe_local, stack
 from .verify import Verification, spatial_rerank, verified_expansion
@@ -40,7 +41,7 @@ def vocabulary_images(data, n: int = 500, seed: int = 0) -> list[Path]:
 
 
 def dataset_vocabulary(data, k: int, *, train_images: int = 500, seed: int = 0, cache: bool = True,
-                       progress: bool = False) -> Vocabulary:
+                       progress: bool = True) -> Vocabulary:
     """A ``k``-word RootSIFT vocabulary for ``data``, learned on :func:`vocabulary_images` and
     cached under ``<data root>/features/local/``."""
     from rrlib.datasets import data_root
@@ -51,7 +52,11 @@ def dataset_vocabulary(data, k: int, *, train_images: int = 500, seed: int = 0, 
     if cache and path.is_file():
         return Vocabulary.load(path)
     feats = describe_local(data, images=images, tag=f"vocab{train_images}s{seed}", progress=progress)["db"]
-    vocab = train_vocabulary(stack(feats)[1], k, seed=seed)
+    descriptors = stack(feats)[1]
+    if progress:
+        say(f"learning a {k:,}-word vocabulary (faiss k-means) on {len(descriptors):,} descriptors of "
+            f"{len(images)} training images")
+    vocab = train_vocabulary(descriptors, k, seed=seed)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".part.npy")
@@ -101,7 +106,7 @@ class BoWSystem:
 
 def build_bow(data, k: int = 4096, *, multiple: int = 1, tf_power: float = 0.5, train_images: int = 500,
               seed: int = 0, vocabulary: Vocabulary | None = None, features: dict | None = None,
-              progress: bool = False) -> BoWSystem:
+              progress: bool = True) -> BoWSystem:
     """Extract (or load) SIFT, learn (or load) the vocabulary, assign words, build the inverted file.
 
     ``multiple`` > 1 assigns each *database* descriptor to its ``multiple`` nearest words

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import geometry
+from ..progress import progress as report
 from .features import LocalFeatures
 
 __all__ = ["tentative_correspondences", "verify_pair", "Verification", "spatial_rerank", "verified_expansion"]
@@ -145,7 +146,6 @@ def spatial_rerank(scores, query_features: Sequence[LocalFeatures], query_words:
     (method, model, threshold, max_scale). Pairs with fewer tentative correspondences than the
     model needs get 0 inliers.
     """
-    from tqdm.auto import tqdm
 
     scores = np.asarray(scores, np.float64)
     if scores.ndim != 2 or scores.shape != (len(query_features), len(db_features)):
@@ -157,7 +157,7 @@ def spatial_rerank(scores, query_features: Sequence[LocalFeatures], query_words:
     shortlist = np.argsort(-scores, axis=1, kind="stable")[:, :top]
     inliers = np.zeros(shortlist.shape, np.int64)
     tentative = np.zeros(shortlist.shape, np.int64)
-    for q in tqdm(range(len(query_features)), desc="verify", disable=not progress):
+    for q in report(range(len(query_features)), "spatial verification (queries)", enabled=progress):
         for r, j in enumerate(shortlist[q]):
             pairs = tentative_correspondences(query_words[q], db_words[j], max_per_word=max_per_word)
             tentative[q, r] = len(pairs)

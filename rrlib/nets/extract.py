@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..progress import progress as report, say
 from ..vectors import normalize_rows
 from .pooling import gem, l2n
 
@@ -207,16 +208,14 @@ def extract_features(model: nn.Module, images: Sequence, pools: dict[str, Callab
     was_training = model.training
     model.eval()
     try:
-        from tqdm.auto import tqdm
-
         with _torch_threads(threads), torch.inference_mode():
             pils = [_open(im) for im in images]
-            for scale in tqdm(scales, desc="scales", disable=not progress or len(scales) == 1):
+            for scale in scales:
                 tensors = [to_tensor(_scaled(_shrink(im, max_size), scale)) for im in pils]
                 # visit images grouped by size so that batches are full (landscape and portrait mix)
                 order = sorted(range(len(tensors)), key=lambda i: (tuple(tensors[i].shape), i))
-                for pos, batch in tqdm(list(_batches([tensors[i] for i in order], batch_size)),
-                                       desc=f"scale {scale:.3g}", disable=not progress, leave=False):
+                for pos, batch in report(list(_batches([tensors[i] for i in order], batch_size)),
+                                         f"{len(images):,} images at scale {scale:.3g} (batches)", enabled=progress):
                     idx = [order[p] for p in pos]
                     maps = model(batch.contiguous(memory_format=torch.channels_last))
                     for name, pool in pools.items():
@@ -247,15 +246,16 @@ def extract_global(model: nn.Module, images: Sequence, pool: Callable[[torch.Ten
 
 def describe_dataset(data, model: nn.Module, pools: dict[str, Callable[[torch.Tensor], torch.Tensor]], *,
                      scales: Sequence[float] = (1.0,), max_size: int | None = 1024, images=None,
-                     tag: str = "test", cache: bool = True, threads: int | None = 2,
-                     progress: bool = False) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
+                     tag: str = "test", cache: bool = True, threads: int | None = None,
+                     progress: bool = True) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
     """Descriptors of a dataset's database and (cropped) queries, cached in the data root.
 
     ``data`` is a :class:`rrlib.datasets.RetrievalDataset`. Returns ``{"db": {pool: (n_db, C)},
     "queries": {pool: (n_q, C)}}``; with ``images`` (a list of paths, e.g. a training split) only
     ``{"db": ...}`` for those. The cache file ``<data root>/features/cache/<key>.npz`` is keyed by
     the dataset (name and a digest of its ground-truth file), the network, the poolings, the
-    scales, ``max_size`` and ``tag``; delete the folder to recompute.
+    scales, ``max_size`` and ``tag``; delete the folder to recompute. ``progress`` prints how far
+    the extraction is when the cache is built (:mod:`rrlib.progress`).
     """
     from rrlib.datasets import data_root
     from rrlib.datasets.retrieval import gnd_digest
@@ -272,6 +272,9 @@ def describe_dataset(data, model: nn.Module, pools: dict[str, Callable[[torch.Te
                 out.setdefault(part, {})[pool] = z[k]
             return out
     run = dict(scales=scales, max_size=max_size, threads=threads, progress=progress)
+    if progress:
+        say(f"{getattr(model, 'name', type(model).__name__)} descriptors of {data.name} ({tag}), cached in "
+            f"{path.parent} for the next runs")
     if images is not None:
         out = {"db": extract_features(model, images, pools, **run)}
     else:

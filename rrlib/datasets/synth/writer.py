@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...progress import progress as report
+
 from .build import (NAME, VERSION, SynthConfig, _landmark_id, _landmark_info, _plan, _run, ground_truth,
                     landmark)
 
@@ -44,21 +46,22 @@ def _read_stamp(folder: Path) -> dict | None:
         return None
 
 
-def _render_all(tasks, seed: int, image_size: int, cfg: SynthConfig, n_jobs: int):
+def _render_all(tasks, seed: int, image_size: int, cfg: SynthConfig, n_jobs: int, progress: bool):
     args = [(t, seed, image_size, cfg) for t in tasks]
+    desc = f"rendering {NAME} ({image_size} px)"
     if n_jobs <= 1:
-        return [_run(*a) for a in args]
+        return [_run(*a) for a in report(args, desc, enabled=progress)]
     # spawn: safe after torch/OpenMP were imported; tasks are grouped by landmark (chunks) so that each
     # worker rebuilds few textures. Output order is the task order whatever the scheduling.
     with ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_run_star, args, chunksize=16))
+        return list(report(pool.map(_run_star, args, chunksize=16), desc, total=len(args), enabled=progress))
 
 
 def _run_star(a):
     return _run(*a)
 
 
-def _write(folder: Path, seed: int, image_size: int, cfg: SynthConfig, n_jobs: int) -> None:
+def _write(folder: Path, seed: int, image_size: int, cfg: SynthConfig, n_jobs: int, progress: bool) -> None:
     names, db_tasks, q_tasks, train_tasks = _plan(seed, cfg)
     jpg = folder / "jpg"
     jpg.mkdir(parents=True)
@@ -66,7 +69,7 @@ def _write(folder: Path, seed: int, image_size: int, cfg: SynthConfig, n_jobs: i
     results = {}
     everything = db_tasks + q_tasks + train_tasks
     grouped = sorted(range(len(everything)), key=lambda j: (everything[j].split, everything[j].index, j))
-    out = _render_all([everything[j] for j in grouped], seed, image_size, cfg, n_jobs)
+    out = _render_all([everything[j] for j in grouped], seed, image_size, cfg, n_jobs, progress)
     for j, res in zip(grouped, out):
         results[j] = res
     records = []
@@ -146,7 +149,7 @@ def _pickle(path: Path, obj) -> None:
 
 
 def generate(root: str | os.PathLike | None = None, *, seed: int = 0, image_size: int = 256, force: bool = False,
-             config: SynthConfig | None = None, n_jobs: int = 1) -> Path:
+             config: SynthConfig | None = None, n_jobs: int = 1, progress: bool = True) -> Path:
     """Generate synth-landmarks under ``<root>/datasets/synth-landmarks`` (or return the cached copy).
 
     Parameters
@@ -163,6 +166,8 @@ def generate(root: str | os.PathLike | None = None, *, seed: int = 0, image_size
         Sizes; default :class:`SynthConfig()` (``SynthConfig.small()`` for quick tests).
     n_jobs : int
         Worker processes for rendering (the output does not depend on it).
+    progress : bool
+        Print how far the rendering is (:mod:`rrlib.progress`); nothing is printed for a cached copy.
 
     Returns
     -------
@@ -190,7 +195,7 @@ def generate(root: str | os.PathLike | None = None, *, seed: int = 0, image_size
         if stale.exists():
             shutil.rmtree(stale)
     try:
-        _write(tmp, seed, image_size, cfg, n_jobs)
+        _write(tmp, seed, image_size, cfg, n_jobs, progress)
         if target.exists():
             os.replace(target, old)
         os.replace(tmp, target)
