@@ -412,8 +412,9 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
     threads : int or None
         ``torch.set_num_threads`` during the run (None: torch's default, ``OMP_NUM_THREADS``).
         Reruns with the same thread count on the same CPU are bit-identical; another count or
-        CPU gives other last digits, and after a few epochs of SGD a run that differs by about a
-        point of mAP (the notebooks' checks allow for it).
+        CPU gives other last digits, and after a few epochs of SGD a run whose mAP differs by up
+        to about 3 points (measured by ``benchmarks/numeric_spread.py``; notebook 04's checks
+        allow for it).
     device : str
         "cpu" by default; "cuda" for the paper setting.
     progress : bool

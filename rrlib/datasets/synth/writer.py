@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from ...progress import progress as report
-
 from .build import (NAME, VERSION, SynthConfig, _landmark_id, _landmark_info, _plan, _run, ground_truth,
                     landmark)
 
