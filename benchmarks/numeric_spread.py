@@ -52,7 +52,7 @@ def generic_simd_env() -> dict[str, str]:
         line = line.strip()
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
-            env[key] = value
+            env[key] = value.strip('"')
     return env
 
 
