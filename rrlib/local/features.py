@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rrlib.progress import progress as report, say
+from ..progress import progress as report, say
 
 __all__ = ["LocalFeatures", "sift", "rootsift", "extract_local", "describe_local", "stack", "normalized_patch"]
 

@@ -146,7 +146,6 @@ def spatial_rerank(scores, query_features: Sequence[LocalFeatures], query_words:
     (method, model, threshold, max_scale). Pairs with fewer tentative correspondences than the
     model needs get 0 inliers.
     """
-
     scores = np.asarray(scores, np.float64)
     if scores.ndim != 2 or scores.shape != (len(query_features), len(db_features)):
         raise ValueError(f"scores must be (n_queries={len(query_features)}, n_db={len(db_features)}), "
