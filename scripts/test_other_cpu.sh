@@ -17,7 +17,7 @@ if [ -z "$root" ]; then
   root=$(mktemp -d -t rrlib-other-cpu.XXXXXX)
   trap 'rm -rf "$root"' EXIT
 fi
-export RRLIB_DATA="$root"
+export RRLIB_TEST_DATA="$root"
 echo ">> notebook tests with generic SIMD kernels and one thread, data root $root"
 set +e
 .venv/bin/python -m pytest --nbval-lax notebooks -p no:cacheprovider "$@"

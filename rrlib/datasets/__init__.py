@@ -1,10 +1,6 @@
 """Datasets: where they live on disk, the registry, the downloader and the loaders.
 
-The data root (ARCHITECTURE.md section 3) is, in order of precedence:
-
-1. the ``RRLIB_DATA`` environment variable;
-2. ``<repo>/data`` when rrlib is imported from a checkout (the folder has a ``README.md``);
-3. ``~/.cache/rrlib``.
+The data root is :func:`rrlib.io.data_root` (re-exported here).
 
 Layout under the root (the revisitop layout, so its scripts and ours share files)::
 
@@ -22,9 +18,6 @@ Entry points::
     extract_archive(path, dest_dir, flatten=False)              # refuses path traversal
 """
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 __all__ = [
     "data_root",
@@ -57,18 +50,7 @@ __all__ = [
 ]
 
 
-def data_root() -> Path:
-    """The folder where rrlib reads and writes every dataset, model and feature file."""
-    env = os.environ.get("RRLIB_DATA")
-    if env:
-        return Path(env).expanduser()
-    checkout = Path(__file__).resolve().parents[2] / "data"
-    if (checkout / "README.md").is_file():
-        return checkout
-    return Path.home() / ".cache" / "rrlib"
-
-
-# Imported after data_root() is defined: the registry resolves the default root through it.
+from rrlib.io import data_root  # noqa: E402  (re-exported: rrlib.datasets.data_root)
 from rrlib.datasets.download import (  # noqa: E402
     ChecksumError,
     DownloadError,

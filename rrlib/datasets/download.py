@@ -39,6 +39,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
+from rrlib.io import CHUNK, sha256sum
+
 __all__ = [
     "DownloadError",
     "ChecksumError",
@@ -46,10 +48,8 @@ __all__ = [
     "download_file",
     "extract_archive",
     "file_matches",
-    "sha256sum",
 ]
 
-CHUNK = 1 << 20
 USER_AGENT = "rrlib-downloader/0.1 (+https://github.com/; python-urllib)"
 # Client errors worth retrying (rate limiting, request timeout); every other 4xx is final.
 _RETRY_4XX = {408, 425, 429}
@@ -83,15 +83,6 @@ class UnsafeArchiveError(ValueError):
 # --------------------------------------------------------------------------------------------
 # Integrity
 # --------------------------------------------------------------------------------------------
-def sha256sum(path: str | os.PathLike, chunk: int = CHUNK) -> str:
-    """Hex SHA-256 digest of a file, read in chunks (constant memory)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def file_matches(path: str | os.PathLike, sha256: str | None = None, size: int | None = None) -> bool:
     """Whether ``path`` is a file with the expected size and SHA-256 (each checked when given).
 

@@ -49,7 +49,7 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
     """``root`` as a Path, or the default data root (:func:`rrlib.datasets.data_root`)."""
     if root is not None:
         return Path(root).expanduser()
-    from rrlib.datasets import data_root  # late: the package imports this module
+    from rrlib.io import data_root
 
     return data_root()
 

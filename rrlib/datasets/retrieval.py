@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rrlib.datasets import registry
+from rrlib.io import read_rgb
 from rrlib.datasets.registry import DatasetNotFoundError, DatasetSpec, human_size, resolve_root
 
 __all__ = ["RetrievalDataset", "gnd_digest", "load", "dataset_files", "revisitop_features", "training_split", "whitening_split", "IMAGE_EXTENSIONS"]
@@ -152,15 +153,6 @@ def gnd_digest(data) -> str:
 
     gnd_file = Path(data.folder) / f"gnd_{data.name}.pkl"
     return hashlib.sha256(gnd_file.read_bytes()).hexdigest()[:12] if gnd_file.is_file() else "nognd"
-
-
-def read_rgb(path: Path):
-    """An image file read as a PIL RGB image, the file closed (the one reader of rrlib)."""
-    from PIL import Image
-
-    with open(path, "rb") as f:  # open explicitly: no file handle left to the garbage collector
-        img = Image.open(f)
-        return img.convert("RGB")
 
 
 def _check_gnd(gnd: list[dict], n_queries: int, n_db: int, name: str) -> None:

@@ -29,7 +29,8 @@ def sfm120k_training(root: str | os.PathLike | None = None, part: str = "train")
     ``train``; the pairs feed a :class:`rrlib.learn.TupleMiner` with ``positives="given"``.
     Raises :class:`rrlib.datasets.DatasetNotFoundError` naming the download command when absent.
     """
-    from rrlib.datasets import DatasetNotFoundError, data_root
+    from rrlib.datasets import DatasetNotFoundError
+    from rrlib.io import data_root
 
     folder = Path(root) if root is not None else data_root() / "datasets" / "retrieval-sfm-120k"
     db_file, ims = folder / "retrieval-SfM-120k.pkl", folder / "ims"

@@ -273,7 +273,8 @@ def dataset_maps(model: RetrievalNet, data, size: int, *, train=None, which=("tr
     database and cropped queries, cached in ``<data root>/features/cache/`` (keyed by the dataset,
     the backbone, the number of frozen blocks and ``size``). A fully trained network
     (``train_blocks=None``) gets lazily read images instead (nothing precomputed)."""
-    from rrlib.datasets import data_root, training_split
+    from rrlib.datasets import training_split
+    from rrlib.io import data_root
 
     precompute = len(model.frozen) > 0
     out = {}
@@ -334,7 +335,7 @@ def run_key(config: TrainConfig, data, miner: Miner) -> str:
 
 
 def _run_dir(key: str) -> Path:
-    from rrlib.datasets import data_root
+    from rrlib.io import data_root
 
     return data_root() / "checkpoints" / f"finetune_{key}"
 

@@ -82,7 +82,7 @@ def _gray(image) -> tuple[np.ndarray, tuple[int, int]]:
     from PIL import Image
 
     if isinstance(image, (str, os.PathLike)):
-        from rrlib.datasets.retrieval import read_rgb
+        from ..io import read_rgb
 
         image = read_rgb(Path(image))
     if isinstance(image, Image.Image):
@@ -197,7 +197,7 @@ def describe_local(data, *, max_features: int = 0, images: Sequence | None = Non
     truth), ``max_features`` and ``tag``; RootSIFT is computed on loading. ``progress`` prints
     how far the extraction is when the cache is built (:mod:`rrlib.progress`).
     """
-    from rrlib.datasets import data_root
+    from ..io import data_root
     from rrlib.datasets.retrieval import gnd_digest
 
     digest = gnd_digest(data)

@@ -44,7 +44,7 @@ def dataset_vocabulary(data, k: int, *, train_images: int = 500, seed: int = 0, 
                        progress: bool = True) -> Vocabulary:
     """A ``k``-word RootSIFT vocabulary for ``data``, learned on :func:`vocabulary_images` and
     cached under ``<data root>/features/local/``."""
-    from rrlib.datasets import data_root
+    from ..io import data_root
 
     images = vocabulary_images(data, train_images, seed)
     digest = hashlib.sha256("\n".join(p.name for p in images).encode()).hexdigest()[:10]

@@ -127,7 +127,7 @@ def _open(image) -> Image.Image:
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, (str, os.PathLike)):
-        from rrlib.datasets.retrieval import read_rgb
+        from ..io import read_rgb
 
         return read_rgb(image)
     raise TypeError(f"images must be file paths or PIL images, got {type(image).__name__}")
@@ -257,7 +257,7 @@ def describe_dataset(data, model: nn.Module, pools: dict[str, Callable[[torch.Te
     scales, ``max_size`` and ``tag``; delete the folder to recompute. ``progress`` prints how far
     the extraction is when the cache is built (:mod:`rrlib.progress`).
     """
-    from rrlib.datasets import data_root
+    from ..io import data_root
     from rrlib.datasets.retrieval import gnd_digest
 
     digest = gnd_digest(data)

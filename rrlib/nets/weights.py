@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from rrlib.datasets.download import sha256sum
+from rrlib.io import sha256sum
 
 __all__ = [
     "MOBILENET_V2_FILE",
@@ -33,7 +33,6 @@ __all__ = [
     "ensure_mobilenet_v2_checkpoint",
     "load_mobilenet_v2",
     "packaged_mobilenet_v2_file",
-    "sha256sum",
 ]
 
 #: File name torchvision uses for ``MobileNet_V2_Weights.IMAGENET1K_V1`` (its URL's basename).

@@ -26,7 +26,7 @@ STAMP = "stamp.json"
 def dataset_dir(root: str | os.PathLike | None = None) -> Path:
     """``<root>/datasets/synth-landmarks`` (``root`` defaults to :func:`rrlib.datasets.data_root`)."""
     if root is None:
-        from .. import data_root
+        from ...io import data_root
 
         root = data_root()
     return Path(root) / "datasets" / NAME

@@ -16,7 +16,7 @@ from rrlib.__main__ import main
 from rrlib.datasets import registry
 from rrlib.datasets.registry import DatasetSpec, FileSpec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "revisitop"
 EXPECTED_NAMES = {
     "synth-landmarks", "roxford5k", "rparis6k", "revisitop1m", "oxford5k", "paris6k",

