@@ -7,9 +7,15 @@ Conventions
 -----------
 * A *relevance* sequence is a ranked list of 0/1 (or bool) labels: ``relevance[k - 1]`` says
   whether the item at rank ``k`` is relevant to the query.
-* ``ranks`` has shape ``(n_db, n_queries)``: column ``q`` holds the 0-based database indices
-  sorted by decreasing similarity to query ``q`` -- the revisitop / cirtorch layout, obtained
-  from a similarity matrix ``scores = X.T @ Q`` of the same shape by :func:`ranks_from_scores`.
+* ``scores`` has shape ``(n_db, n_queries)``: ``scores[i, q]`` is the similarity of database
+  item ``i`` to query ``q`` (higher = closer), e.g. ``X.T @ Q``, inlier counts or votes; any
+  real dtype, booleans included.
+* ``ranks`` has the same shape: column ``q`` holds distinct 0-based database indices sorted by
+  decreasing similarity to query ``q`` -- the revisitop / cirtorch layout, obtained from
+  ``scores`` by :func:`ranks_from_scores`. :func:`compute_map` takes ranks.
+* The revisited protocol has one function for each: :func:`evaluate_revisited` takes scores,
+  :func:`evaluate_revisited_ranks` takes ranks. The dtype never decides which is which: an
+  integer matrix may be inlier counts as well as ranks.
 * Ground truth in the *old* protocol is one dict per query with ``'ok'`` (positives) and
   optionally ``'junk'`` (ignored) index arrays; the *revisited* protocol (Radenovic et al.,
   CVPR 2018) has ``'easy'``, ``'hard'`` and ``'junk'``, turned into the three setups by
@@ -29,8 +35,9 @@ Song et al., "Deep metric learning via lifted structured feature embedding", CVP
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -38,11 +45,13 @@ __all__ = [
     "AP_METHODS",
     "SETUPS",
     "EmptyQueryWarning",
+    "RanksAsScoresWarning",
     "RevisitedResult",
     "average_precision",
     "compute_map",
     "compute_map_loop",
     "evaluate_revisited",
+    "evaluate_revisited_ranks",
     "precision_at_k",
     "precision_recall_curve",
     "ranks_from_scores",
@@ -83,11 +92,7 @@ def _relevance_array(relevance) -> np.ndarray:
 
 def _n_relevant(rel: np.ndarray, n_relevant: int | None) -> int:
     retrieved = int(rel.sum())
-    if n_relevant is None:
-        n_relevant = retrieved
-    if int(n_relevant) != n_relevant:
-        raise ValueError(f"n_relevant must be an integer, got {n_relevant!r}")
-    n_relevant = int(n_relevant)
+    n_relevant = retrieved if n_relevant is None else _positive_int(n_relevant, "n_relevant")
     if n_relevant < retrieved:
         raise ValueError(
             f"n_relevant={n_relevant} is smaller than the {retrieved} relevant items in the list"
@@ -181,9 +186,8 @@ def precision_at_k(relevance, k: int) -> float:
     A list shorter than ``k`` counts the missing ranks as not relevant.
     """
     rel = _relevance_array(relevance)
-    if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    return float(rel[: int(k)].sum() / int(k))
+    k = _positive_int(k, "k")
+    return float(rel[:k].sum() / k)
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,22 +196,34 @@ def precision_at_k(relevance, k: int) -> float:
 def ranks_from_scores(scores) -> np.ndarray:
     """Rankings from a similarity matrix of shape ``(n_db, n_queries)`` (higher = closer).
 
-    Column ``q`` of the result lists database indices by decreasing ``scores[:, q]``; ties keep
-    the database order, so the result is deterministic. ``-inf`` may mark items to rank last;
-    NaN is an error.
+    Column ``q`` of the result lists database indices by decreasing ``scores[:, q]``; equal scores
+    keep the database order (lower index first), so the result is deterministic. Any real dtype
+    is accepted: floats (``-inf`` may mark items to rank last; NaN is an error), signed and
+    unsigned integers (inlier counts, votes) and booleans (``True`` first).
+
+    The order is found without negating the scores (``-scores`` wraps around for unsigned
+    integers and for the most negative signed one): each column is reversed, sorted ascending
+    with a stable sort (equal scores: the later database index first) and read backwards.
+    The result is column-major (each ranking contiguous in memory), the layout
+    :func:`compute_map` reads fastest.
     """
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise ValueError(f"scores must be a 2-D (n_db, n_queries) array, got shape {scores.shape}")
-    if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(scores.dtype, np.complexfloating):
-        raise ValueError(f"scores must be real numbers, got dtype {scores.dtype}")
+    real = scores.dtype == bool or (
+        np.issubdtype(scores.dtype, np.number) and not np.issubdtype(scores.dtype, np.complexfloating)
+    )
+    if not real:
+        raise ValueError(f"scores must be real numbers or booleans, got dtype {scores.dtype}")
     if np.issubdtype(scores.dtype, np.floating) and np.isnan(scores).any():
         bad = np.argwhere(np.isnan(scores))[0]
         raise ValueError(
             f"scores contain NaN (first at db item {bad[0]}, query {bad[1]}); "
             "check the descriptors (e.g. a zero vector normalised to NaN)"
         )
-    return np.argsort(-scores, axis=0, kind="stable")
+    n_db = scores.shape[0]
+    ascending_reversed = np.argsort(scores.T[:, ::-1], axis=1, kind="stable")
+    return (n_db - 1 - ascending_reversed[:, ::-1]).T
 
 
 def _index_array(values, name: str) -> np.ndarray:
@@ -227,7 +243,35 @@ def _index_array(values, name: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _check_ranks(ranks, n_queries: int, n_db: int | None) -> tuple[np.ndarray, int]:
+def _positive_int(value, name: str) -> int:
+    """``value`` as an int if it is a whole number >= 1 (``5`` or ``5.0``; not ``2.7``, not a bool)."""
+    whole = not isinstance(value, bool | np.bool_) and (
+        isinstance(value, Integral) or (isinstance(value, Real) and float(value).is_integer())
+    )
+    if not whole or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _positive_ints(values, name: str) -> tuple[int, ...]:
+    """The ``k`` of mP@k (or R@K) as a tuple of positive ints (``2.7`` is an error, not 2)."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be a sequence of positive integers such as (1, 5, 10), got {values!r}")
+    values = list(values)
+    return tuple(_positive_int(k, f"every k of {name}={values!r}") for k in values)
+
+
+def _n_queries(gnd) -> int:
+    if isinstance(gnd, Mapping | str | bytes) or not isinstance(gnd, Sequence | np.ndarray):
+        raise ValueError(f"gnd must be a list with one dict per query, got {type(gnd).__name__}")
+    if len(gnd) == 0:
+        raise ValueError("gnd is empty: there is no query to evaluate")
+    return len(gnd)
+
+
+def _check_ranks(ranks, gnd, n_db: int | None) -> tuple[np.ndarray, int]:
+    """Shape and dtype of ``ranks`` against ``gnd``; the index range is checked by :func:`_scan`."""
+    n_queries = _n_queries(gnd)
     ranks = np.asarray(ranks)
     if ranks.dtype == object:
         raise ValueError("ranks is ragged: every query must rank the same number of items")
@@ -245,23 +289,20 @@ def _check_ranks(ranks, n_queries: int, n_db: int | None) -> tuple[np.ndarray, i
         raise ValueError(
             f"ranks has {ranks.shape[1]} columns (queries) but gnd has {n_queries} entries{hint}"
         )
-    if n_db is None:
-        n_db = ranks.shape[0]
-    elif ranks.shape[0] > n_db:
+    if ranks.shape[0] == 0:
+        raise ValueError("ranks has no rows: every query must rank at least one database item")
+    n_db = ranks.shape[0] if n_db is None else _positive_int(n_db, "n_db")
+    if ranks.shape[0] > n_db:
         raise ValueError(f"ranks has {ranks.shape[0]} rows but n_db={n_db}")
-    if ranks.size:
-        lo, hi = ranks.min(), ranks.max()
-        if lo < 0 or hi >= n_db:
-            raise ValueError(
-                f"ranks contain index {lo if lo < 0 else hi} outside [0, {n_db}); "
-                "if every column ranks only the top of the database, pass n_db=<database size>"
-            )
-    return ranks, int(n_db)
+    if n_db >= 2**31:
+        raise ValueError(f"n_db={n_db}: databases of 2**31 items or more are not supported")
+    if ranks.dtype.itemsize < 4:  # int8/int16 ranks: widen, so that every check sees 4+ bytes
+        ranks = ranks.astype(np.int32)
+    return ranks, n_db
 
 
 def _gnd_lists(gnd, n_db: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    if isinstance(gnd, Mapping) or not isinstance(gnd, Sequence | np.ndarray):
-        raise ValueError("gnd must be a list with one dict per query")
+    """Sorted unique ``ok`` and ``junk`` index arrays per query, checked against ``n_db``."""
     ok_lists, junk_lists = [], []
     for q, g in enumerate(gnd):
         if not isinstance(g, Mapping) or "ok" not in g:
@@ -287,38 +328,142 @@ def _gnd_lists(gnd, n_db: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return ok_lists, junk_lists
 
 
-def _labelled_positions(ranks: np.ndarray, ok_lists, junk_lists, n_db: int):
-    """Find every positive (+1) and junk (-1) item in the rankings.
+def _empty_queries(ok_lists, on_empty: str) -> np.ndarray:
+    """Indices of the queries without positives, handled as ``on_empty`` says."""
+    if on_empty not in ("warn", "raise", "exclude"):
+        raise ValueError(f"on_empty must be 'warn', 'raise' or 'exclude', got {on_empty!r}")
+    nq = len(ok_lists)
+    empty = np.flatnonzero([len(ok) == 0 for ok in ok_lists])
+    if len(empty) == nq:
+        raise ValueError("no query has a positive: mAP is undefined")
+    if len(empty) and on_empty == "raise":
+        raise ValueError(f"queries {empty.tolist()} have no positive in the ground truth")
+    if len(empty) and on_empty == "warn":
+        warnings.warn(
+            f"{len(empty)} of {nq} queries have no positive and are excluded from the mean: "
+            f"{empty.tolist()}", EmptyQueryWarning, stacklevel=3,
+        )
+    return empty
 
-    Returns ``(query, position, label)`` arrays sorted by query then position. One pass over
-    ``ranks`` in row blocks, with no per-query set operation: a boolean table of the items that
-    are labelled for *some* query (a few percent of a large database; small enough to stay in
-    cache) picks the candidates, whose exact label is read from a small
-    ``(labelled item, query)`` table.
+
+# Reading row-major ranks column by column: chunks of _ROW_CHUNK rows, small enough to stay in
+# the cache, are transposed into a buffer of whole int32 columns of at most _MAX_BUFFER elements
+# (512 MB); the columns are then inverted in slices of _SLICE indices cast back to intp.
+_ROW_CHUNK = 512
+_MAX_BUFFER = 1 << 27
+_SLICE = 1 << 17
+
+
+def _out_of_range(block: np.ndarray, n_db: int) -> bool:
+    """Whether an index of ``block`` (4- or 8-byte integers) is outside ``[0, n_db)``, in one
+    pass: read as unsigned, a negative index is at least 2**31, more than any ``n_db``."""
+    return bool(block.view(f"u{block.itemsize}").max() >= n_db)
+
+
+def _raise_out_of_range(block: np.ndarray, n_db: int, r0: int, q0: int):
+    r, q = np.argwhere((block < 0) | (block >= n_db))[0]
+    raise ValueError(
+        f"ranks[{r0 + r}, {q0 + q}] = {block[r, q]} is outside the database [0, {n_db}); "
+        "if every column ranks only the top of the database, pass n_db=<database size>"
+    )
+
+
+def _columns(ranks: np.ndarray, n_db: int):
+    """Yield ``(q, ranks[:, q])`` as contiguous arrays.
+
+    Column-major ``ranks`` (from :func:`ranks_from_scores`) are yielded as they are. In the
+    row-major revisitop layout (``np.argsort(-S, axis=0)``) a column is spread over the whole
+    array, and reading one at a time would load all of it once per query: row chunks of (ideally)
+    all columns are transposed into an int32 buffer instead, which halves the memory traffic
+    (each chunk is checked to be in ``[0, n_db)`` first, so that the cast is exact).
+    The yielded arrays may be views of that buffer: use each before asking for the next.
     """
-    n_ranked, nq = ranks.shape
-    items = np.unique(np.concatenate(ok_lists + junk_lists))
-    compact = np.full(n_db, -1, dtype=np.int64)  # database index -> row of the label table
-    compact[items] = np.arange(len(items))
-    table = np.zeros((len(items), nq), dtype=np.int8)
-    for q, (ok, junk) in enumerate(zip(ok_lists, junk_lists)):
-        table[compact[junk], q] = -1
-        table[compact[ok], q] = 1
-    labelled = compact >= 0
+    n, nq = ranks.shape
+    if ranks.flags.f_contiguous:
+        yield from enumerate(ranks.T)
+        return
+    group = max(1, min(nq, _MAX_BUFFER // n))
+    buffer = np.empty((group, n), dtype=np.int32)  # n_db < 2**31: exact
+    for q0 in range(0, nq, group):
+        cols = buffer[: min(group, nq - q0)]
+        for r0 in range(0, n, _ROW_CHUNK):
+            chunk = ranks[r0 : r0 + _ROW_CHUNK, q0 : q0 + len(cols)]
+            if _out_of_range(chunk, n_db):
+                _raise_out_of_range(chunk, n_db, r0, q0)
+            cols[:, r0 : r0 + _ROW_CHUNK] = chunk.T
+        yield from enumerate(cols, start=q0)
 
-    queries, positions, labels = [], [], []
-    row_block = max(1, (1 << 20) // nq)
-    for r0 in range(0, n_ranked, row_block):
-        block = ranks[r0 : r0 + row_block]
-        rows, cols = np.nonzero(labelled[block])
-        lab = table[compact[block[rows, cols]], cols]
-        hit = lab != 0
-        queries.append(cols[hit])
-        positions.append(rows[hit] + r0)
-        labels.append(lab[hit])
-    q, p, lab = (np.concatenate(a) for a in (queries, positions, labels))
-    order = np.lexsort((p, q))
-    return q[order], p[order], lab[order]
+
+def _duplicate_error(column: np.ndarray, q: int) -> ValueError:
+    items, counts = np.unique(column, return_counts=True)
+    repeated = items[counts > 1]
+    first = np.flatnonzero(np.isin(column, repeated))[0]  # the earliest ranked repeated item
+    item = int(column[first])
+    where = np.flatnonzero(column == item)
+    return ValueError(
+        f"ranks column {q} (query {q}) lists database item {item} more than once: {len(where)} "
+        f"times, at 0-based ranks {where[:5].tolist()}; a ranking lists each item at most once"
+    )
+
+
+def _scan(ranks: np.ndarray, n_db: int, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Position of each item of ``items[q]`` in column ``q`` of ``ranks`` (-1 if not ranked).
+
+    One pass over each ranking and no sort: the inverse table ``where[ranks[:, q]] = 0..n-1``
+    maps every database item to its 0-based position. The same table checks the ranking: the
+    ``n`` indices of a column, each checked to be in ``[0, n_db)``, are distinct exactly when
+    they fill ``n`` entries of the table, so a duplicate is found at the cost of counting them.
+    """
+    n = ranks.shape[0]
+    where = np.empty(n_db, dtype=np.int32)
+    order = np.arange(n, dtype=np.int32)
+    index = np.empty(min(n, _SLICE), dtype=np.intp)  # numpy scatters twice as fast with intp
+    checked = not ranks.flags.f_contiguous  # _columns checks row-major ranks as it transposes
+    positions = []
+    for q, column in _columns(ranks, n_db):
+        where.fill(-1)
+        for a in range(0, n, _SLICE):
+            part = index[: min(_SLICE, n - a)]
+            part[...] = column[a : a + _SLICE]
+            if not checked and _out_of_range(part, n_db):
+                _raise_out_of_range(part[:, None], n_db, a, q)
+            where[part] = order[a : a + _SLICE]
+        if np.count_nonzero(where >= 0) != n:
+            raise _duplicate_error(column, q)
+        positions.append(where[items[q]])
+    return positions
+
+
+def _ap_and_pk(ok_pos: np.ndarray, junk_pos: np.ndarray, n_ok: int, kappas) -> tuple[float, np.ndarray]:
+    """Trapezoid AP and capped P@k of one query from the 0-based positions of its positives and
+    junk items in the ranking (-1: not ranked), revisitop's ``compute_map`` for one query.
+
+    Junk is deleted first: ``r = pos - (junk ranked before pos)``. With ``j`` the 0-based count
+    of earlier positives, ``AP = (1/n_ok) sum_j (p0 + p1)/2`` with ``p0 = j/r`` (1 if r = 0) and
+    ``p1 = (j+1)/(r+1)``; ``P@k = |{r + 1 <= k_q}| / k_q`` with ``k_q = min(r_last + 1, k)``.
+    """
+    found = np.sort(ok_pos[ok_pos >= 0])
+    junk = np.sort(junk_pos[junk_pos >= 0])
+    r = found - np.searchsorted(junk, found)  # strictly increasing
+    j = np.arange(len(r))
+    p0 = np.where(r == 0, 1.0, j / np.maximum(r, 1))
+    p1 = (j + 1) / (r + 1)
+    ap = float(((p0 + p1) / 2).sum() / n_ok)
+    k = np.asarray(kappas, dtype=np.int64)
+    kq = np.minimum(r[-1] + 1, k) if len(r) else k
+    return ap, np.searchsorted(r, kq) / kq  # r < kq  <=>  1-based rank r + 1 <= kq
+
+
+def _ap_table(ok_lists, junk_lists, items, positions, kappas) -> tuple[np.ndarray, np.ndarray]:
+    """AP and P@k of every query (NaN without positives) from :func:`_scan`'s positions of
+    ``items[q]`` (sorted, containing ``ok_lists[q]`` and ``junk_lists[q]``)."""
+    nq = len(ok_lists)
+    aps, prs = np.full(nq, np.nan), np.full((nq, len(kappas)), np.nan)
+    for q, (ok, junk, its, pos) in enumerate(zip(ok_lists, junk_lists, items, positions)):
+        if len(ok):
+            aps[q], prs[q] = _ap_and_pk(pos[np.searchsorted(its, ok)], pos[np.searchsorted(its, junk)],
+                                        len(ok), kappas)
+    return aps, prs
 
 
 def compute_map(ranks, gnd, kappas: Iterable[int] = (1, 5, 10), *, n_db: int | None = None,
@@ -326,8 +471,9 @@ def compute_map(ranks, gnd, kappas: Iterable[int] = (1, 5, 10), *, n_db: int | N
     """Mean average precision and mean precision at k, exactly as revisitop's ``compute_map``.
 
     Call-compatible with ``revisitop/python/evaluate.py``: ``map, aps, pr, prs =
-    compute_map(ranks, gnd, kappas)``, vectorised (one pass over ``ranks``; 70 queries x 1M
-    items in about 0.4 s on 2 CPU cores; see ``benchmarks/bench_evaluate.py``).
+    compute_map(ranks, gnd, kappas)``; one pass over each ranking with no sort and no set
+    operation (see :func:`_scan`; 70 queries x 1M items in about 0.25 s on one CPU core, about
+    10x less than revisitop's own code: ``benchmarks/bench_evaluate.py``).
 
     For each query with positives ``gnd[q]['ok']`` and ignored items ``gnd[q]['junk']``:
 
@@ -341,17 +487,19 @@ def compute_map(ranks, gnd, kappas: Iterable[int] = (1, 5, 10), *, n_db: int | N
        so a query with 3 positives at ranks 1-3 has P@10 = 1, not 0.3;
     4. a query without positives gets AP = NaN and is left out of both means.
 
-    Stricter than revisitop on malformed input: an index listed twice in ``gnd`` counts once,
-    an item both positive and junk is an error, and so is an item ranked twice.
+    Stricter than revisitop on malformed input, with a ``ValueError`` that names the query: a
+    column that lists an item twice (revisitop counts a positive listed twice as two
+    positives), an index outside ``[0, n_db)``, a ``k`` that is not a positive integer, an item
+    both positive and junk. An index listed twice in ``gnd`` counts once.
 
     Parameters
     ----------
     ranks : int array (n_db, n_queries)
-        Column ``q`` = database indices sorted by decreasing similarity to query ``q``.
+        Column ``q`` = distinct database indices sorted by decreasing similarity to query ``q``.
     gnd : list of dict
         One dict per query with ``'ok'`` and optionally ``'junk'`` 0-based index arrays.
     kappas : iterable of int
-        The ``k`` of mP@k.
+        The ``k`` of mP@k, positive integers.
     n_db : int, optional
         Database size, when ``ranks`` keeps only the top of each list (default ``ranks.shape[0]``).
         A query with no positive in its truncated list gets P@k = 0.
@@ -370,77 +518,40 @@ def compute_map(ranks, gnd, kappas: Iterable[int] = (1, 5, 10), *, n_db: int | N
     prs : ndarray (n_queries, len(kappas))
         P@k per query (NaN for excluded ones).
     """
-    if on_empty not in ("warn", "raise", "exclude"):
-        raise ValueError(f"on_empty must be 'warn', 'raise' or 'exclude', got {on_empty!r}")
-    kappas = [int(k) for k in kappas]
-    if any(k < 1 for k in kappas):
-        raise ValueError(f"kappas must be positive integers, got {kappas}")
-    nq = len(gnd)
-    if nq == 0:
-        raise ValueError("gnd is empty: there is no query to evaluate")
-    ranks, n_db = _check_ranks(ranks, nq, n_db)
+    kappas = _positive_ints(kappas, "kappas")
+    ranks, n_db = _check_ranks(ranks, gnd, n_db)
     ok_lists, junk_lists = _gnd_lists(gnd, n_db)
-
-    n_pos = np.array([len(ok) for ok in ok_lists])
-    empty = np.flatnonzero(n_pos == 0)
-    if len(empty) == nq:
-        raise ValueError("no query has a positive: mAP is undefined")
-    if len(empty) and on_empty == "raise":
-        raise ValueError(f"queries {empty.tolist()} have no positive in the ground truth")
-    if len(empty) and on_empty == "warn":
-        warnings.warn(
-            f"{len(empty)} of {nq} queries have no positive and are excluded from the mean: "
-            f"{empty.tolist()}", EmptyQueryWarning, stacklevel=2,
-        )
-
-    q, pos, lab = _labelled_positions(ranks, ok_lists, junk_lists, n_db)
-    is_junk = lab < 0
-    # Junk ranked before each item, within its own query.
-    junk_cum = np.cumsum(is_junk)
-    first = np.searchsorted(q, np.arange(nq))  # start of each query's run in the sorted arrays
-    junk_before_query = np.concatenate(([0], junk_cum))[first]
-    keep = ~is_junk
-    q, pos = q[keep], pos[keep] - (junk_cum[keep] - is_junk[keep] - junk_before_query[q[keep]])
-    found = np.bincount(q, minlength=nq)
-    if (found > n_pos).any():
-        bad = int(np.flatnonzero(found > n_pos)[0])
-        raise ValueError(f"ranks column {bad} lists some database items more than once")
-    # j = how many positives of the same query come before (0-based).
-    j = np.arange(len(q)) - np.searchsorted(q, q)
-    p0 = np.where(pos == 0, 1.0, j / np.maximum(pos, 1))
-    p1 = (j + 1) / (pos + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        aps = np.bincount(q, weights=(p0 + p1) / 2, minlength=nq) / n_pos
-
-    prs = np.zeros((nq, len(kappas)))
-    last = np.zeros(nq, dtype=np.int64)  # 1-based rank of the last retrieved positive (0: none)
-    np.maximum.at(last, q, pos + 1)
-    for i, k in enumerate(kappas):
-        kq = np.where(last > 0, np.minimum(last, k), k)
-        prs[:, i] = np.bincount(q, weights=(pos + 1 <= kq[q]), minlength=nq) / kq
-    aps[empty] = np.nan
-    prs[empty] = np.nan
+    _empty_queries(ok_lists, on_empty)
+    items = [np.union1d(ok, junk) for ok, junk in zip(ok_lists, junk_lists)]
+    aps, prs = _ap_table(ok_lists, junk_lists, items, _scan(ranks, n_db, items), kappas)
     return float(np.nanmean(aps)), aps, np.nanmean(prs, axis=0), prs
 
 
-def compute_map_loop(ranks, gnd, kappas: Iterable[int] = (1, 5, 10)):
-    """The same numbers as :func:`compute_map`, one query at a time -- the readable reference.
+def compute_map_loop(ranks, gnd, kappas: Iterable[int] = (1, 5, 10), *, n_db: int | None = None):
+    """The same numbers as :func:`compute_map`, one query at a time -- the readable version.
 
     A line-by-line rendering of revisitop's published algorithm (``compute_map`` and
-    ``compute_ap`` in ``python/evaluate.py``), kept as the oracle the vectorised version is
-    tested and benchmarked against. Slow on large databases (two set-membership scans of the
-    whole ranking per query); no input validation. Queries without positives are excluded.
+    ``compute_ap`` in ``python/evaluate.py``), kept as the second implementation the fast one
+    is tested against (``benchmarks/revisitop_baseline.py`` is the faithful copy that the speed
+    is measured against). Slow on large databases (two set-membership scans of the whole
+    ranking per query). Input is checked as in :func:`compute_map`; queries without positives
+    are excluded silently.
     """
-    kappas = list(kappas)
+    kappas = _positive_ints(kappas, "kappas")
+    ranks, n_db = _check_ranks(ranks, gnd, n_db)
+    ok_lists, junk_lists = _gnd_lists(gnd, n_db)
     nq = len(gnd)
     aps = np.full(nq, np.nan)
     prs = np.full((nq, len(kappas)), np.nan)
     for i in range(nq):
-        ok = np.asarray(gnd[i]["ok"], dtype=np.int64)
+        ok, junk = ok_lists[i], junk_lists[i]
+        ranking = ranks[:, i]
+        if ranking.min() < 0 or ranking.max() >= n_db:
+            _raise_out_of_range(ranks[:, i : i + 1], n_db, 0, i)
+        if len(np.unique(ranking)) != len(ranking):
+            raise _duplicate_error(ranking, i)
         if len(ok) == 0:
             continue
-        junk = np.asarray(gnd[i].get("junk", []), dtype=np.int64)
-        ranking = np.asarray(ranks)[:, i]
         pos = np.flatnonzero(np.isin(ranking, ok))  # sorted 0-based positions of positives
         junk_pos = np.flatnonzero(np.isin(ranking, junk))
         # Delete junk from the list: each positive moves up by the junk ranked before it.
@@ -463,6 +574,8 @@ def compute_map_loop(ranks, gnd, kappas: Iterable[int] = (1, 5, 10)):
         for c, k in enumerate(kappas):
             kq = min(one_based.max(), k) if len(one_based) else k
             prs[i, c] = (one_based <= kq).sum() / kq
+    if np.isnan(aps).all():
+        raise ValueError("no query has a positive: mAP is undefined")
     return float(np.nanmean(aps)), aps, np.nanmean(prs, axis=0), prs
 
 
@@ -525,27 +638,78 @@ class RevisitedResult:
         return "\n".join(lines)
 
 
-def evaluate_revisited(ranks_or_scores, gnd, kappas: Iterable[int] = (1, 5, 10), *,
-                       n_db: int | None = None, name: str = "") -> RevisitedResult:
-    """Evaluate rankings (or similarities) on the revisited protocol: Easy, Medium, Hard.
+class RanksAsScoresWarning(UserWarning):
+    """``evaluate_revisited`` got scores whose every column is a permutation of 0..n_db-1."""
 
-    ``ranks_or_scores`` is either integer ``ranks`` of shape ``(n_db, n_queries)`` or a real
-    similarity matrix of the same shape (``scores = X.T @ Q``, higher = more similar), which is
-    ranked with :func:`ranks_from_scores`. Each setup is built by :func:`revisited_gnd` and
-    scored by :func:`compute_map`; results are in percent. Queries without positives in the
-    Easy or Hard setup are excluded and listed in ``result.excluded``; in Medium every query
-    must have a positive (otherwise the ground truth is broken and ``ValueError`` is raised).
+
+def evaluate_revisited(scores, gnd, kappas: Iterable[int] = (1, 5, 10), *,
+                       name: str = "") -> RevisitedResult:
+    """Evaluate a similarity matrix on the revisited protocol: Easy, Medium, Hard.
+
+    ``scores`` has shape ``(n_db, n_queries)`` (``scores = X.T @ Q``, higher = more similar) and
+    any real dtype: floats, integers (inlier counts, votes) or booleans. It is ranked by
+    :func:`ranks_from_scores` (ties in database order); rankings go to
+    :func:`evaluate_revisited_ranks` instead -- the dtype never decides which is which. Each
+    setup is built by :func:`revisited_gnd` and scored as by :func:`compute_map`, from one pass
+    over the rankings; results are in percent. Queries without positives in the Easy or Hard
+    setup are excluded and listed in ``result.excluded``; in Medium every query must have a
+    positive (otherwise the ground truth is broken and ``ValueError`` is raised).
+
+    An integer matrix whose every column is a permutation of ``0..n_db-1`` looks like ranks
+    passed by mistake: it is still evaluated as scores, with a :class:`RanksAsScoresWarning`.
     """
-    arr = np.asarray(ranks_or_scores)
-    ranks = arr if np.issubdtype(arr.dtype, np.integer) else ranks_from_scores(arr)
-    kappas = tuple(int(k) for k in kappas)
-    maps, mpks, aps, excluded = {}, {}, {}, {}
-    for setup in SETUPS:
-        m, ap, pr, _ = compute_map(
-            ranks, revisited_gnd(gnd, setup), kappas, n_db=n_db,
-            on_empty="raise" if setup == "medium" else "exclude",
+    kappas, scores, n_queries = _positive_ints(kappas, "kappas"), np.asarray(scores), _n_queries(gnd)
+    if scores.ndim == 2 and scores.shape[1] != n_queries and scores.shape[0] == n_queries:
+        raise ValueError(
+            f"scores has {scores.shape[1]} columns (queries) but gnd has {n_queries} entries "
+            "(it looks transposed: pass scores.T)"
         )
-        maps[setup], mpks[setup], aps[setup] = 100 * m, 100 * pr, 100 * ap
+    ranks = ranks_from_scores(scores)
+    if _looks_like_ranks(scores, ranks):
+        warnings.warn(
+            "every column of scores is a permutation of 0..n_db-1, as ranks are; they are "
+            "evaluated as similarities (higher = closer). For rankings call "
+            "evaluate_revisited_ranks(ranks, gnd).", RanksAsScoresWarning, stacklevel=2,
+        )
+    return _evaluate_revisited(ranks, gnd, kappas, None, name)
+
+
+def _looks_like_ranks(scores: np.ndarray, ranks: np.ndarray) -> bool:
+    """Whether integer ``scores`` sorted by ``ranks`` read n_db-1, ..., 1, 0 in every column."""
+    n_db = len(scores)
+    if not np.issubdtype(scores.dtype, np.integer) or scores.size == 0:
+        return False
+    if scores.min() != 0 or scores.max() != n_db - 1:
+        return False
+    descending = np.take_along_axis(scores, ranks, axis=0)
+    return bool((descending == np.arange(n_db - 1, -1, -1)[:, None]).all())
+
+
+def evaluate_revisited_ranks(ranks, gnd, kappas: Iterable[int] = (1, 5, 10), *,
+                             n_db: int | None = None, name: str = "") -> RevisitedResult:
+    """:func:`evaluate_revisited` for rankings: integer ``ranks`` of shape ``(n_db, n_queries)``.
+
+    Column ``q`` lists distinct database indices by decreasing similarity to query ``q`` (the
+    revisitop / cirtorch layout, checked as in :func:`compute_map`); ``n_db`` is the database
+    size when the columns rank only its top.
+    """
+    return _evaluate_revisited(ranks, gnd, kappas, n_db, name)
+
+
+def _evaluate_revisited(ranks, gnd, kappas, n_db, name) -> RevisitedResult:
+    kappas = _positive_ints(kappas, "kappas")
+    ranks, n_db = _check_ranks(ranks, gnd, n_db)
+    setups = {s: _gnd_lists(revisited_gnd(gnd, s), n_db) for s in SETUPS}
+    for setup, (ok_lists, _) in setups.items():
+        _empty_queries(ok_lists, "raise" if setup == "medium" else "exclude")
+    # Medium's ok + junk is every labelled item (easy + hard + junk): one scan serves all setups.
+    items = [np.union1d(ok, junk) for ok, junk in zip(*setups["medium"])]
+    positions = _scan(ranks, n_db, items)
+    maps, mpks, aps, excluded = {}, {}, {}, {}
+    for setup, (ok_lists, junk_lists) in setups.items():
+        ap, pr = _ap_table(ok_lists, junk_lists, items, positions, kappas)
+        maps[setup], aps[setup] = 100 * float(np.nanmean(ap)), 100 * ap
+        mpks[setup] = 100 * np.nanmean(pr, axis=0)
         excluded[setup] = np.flatnonzero(np.isnan(ap)).tolist()
     return RevisitedResult(maps, mpks, aps, kappas, excluded, name)
 
@@ -575,8 +739,9 @@ def recall_at_k(embeddings, labels, ks: Iterable[int] = (1, 2, 4, 8), *, metric:
         raise ValueError("embeddings contain NaN or inf")
     if len(X) < 2:
         raise ValueError("recall@K needs at least two embeddings")
-    ks = sorted({int(k) for k in ks})
-    if ks[0] < 1 or ks[-1] > len(X) - 1:
+    ks = sorted(set(_positive_ints(ks, "ks")))
+    chunk = _positive_int(chunk, "chunk")
+    if not ks or ks[-1] > len(X) - 1:
         raise ValueError(f"every K must lie in [1, N-1] = [1, {len(X) - 1}], got {ks}")
     if metric == "cosine":
         norms = np.linalg.norm(X, axis=1, keepdims=True)

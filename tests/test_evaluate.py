@@ -1,4 +1,6 @@
 """Tests of rrlib.evaluate: hand-computed values, the revisitop oracle, bad input."""
+import hashlib
+import json
 import pickle
 import warnings
 from fractions import Fraction
@@ -7,13 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rrlib.evaluate as ev
 from rrlib.evaluate import (
     AP_METHODS,
+    SETUPS,
     EmptyQueryWarning,
+    RanksAsScoresWarning,
     average_precision,
     compute_map,
     compute_map_loop,
     evaluate_revisited,
+    evaluate_revisited_ranks,
     precision_at_k,
     precision_recall_curve,
     ranks_from_scores,
@@ -22,6 +28,12 @@ from rrlib.evaluate import (
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "revisitop"
+# The published gnd files (sha256 as listed in FIXTURES/README.md): checked before unpickling.
+GND_SHA256 = {
+    "roxford5k": "ba7967754bd2d7d2210a5799f9c45ad5835e269a80ef9d3eba44caa35816c471",
+    "rparis6k": "d2e729a5293dda7dda8a15c8383424a42e4964a2c4cfea2f32fa85d11d2df499",
+}
+REFERENCE = FIXTURES / "compute_map_reference.json"
 
 # The 12-item ranked list of [S0]: T T F T F F T F T T F F.
 SLIDE = [1, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0]
@@ -209,17 +221,26 @@ def test_vectorised_agrees_with_the_revisitop_loop(seed):
     np.testing.assert_allclose(got[3], want[3], rtol=0, atol=1e-12)
 
 
-def test_vectorised_agrees_with_the_loop_across_memory_chunks():
-    # Enough queries x items that the lookup table and the row blocks are split.
+@pytest.mark.parametrize("layout", ["row-major", "column-major", "int32", "uint64"])
+def test_vectorised_agrees_with_the_loop_across_memory_chunks(layout, monkeypatch):
+    # Small buffers, row chunks and slices, so that every boundary of the scan is crossed.
+    monkeypatch.setattr(ev, "_MAX_BUFFER", 3000 * 7)
+    monkeypatch.setattr(ev, "_ROW_CHUNK", 500)
+    monkeypatch.setattr(ev, "_SLICE", 1000)
     rng = np.random.default_rng(1)
     n_db, nq = 3000, 40
     ranks, gnd = _random_case(rng, n_db, nq, with_empty=False)
-    import rrlib.evaluate as ev
-
-    got = ev.compute_map(ranks, gnd)
     want = compute_map_loop(ranks, gnd)
+    ranks = {"row-major": ranks, "column-major": np.asfortranarray(ranks),
+             "int32": ranks.astype(np.int32), "uint64": ranks.astype(np.uint64)}[layout]
+    got = compute_map(ranks, gnd)
     np.testing.assert_allclose(got[1], want[1], atol=1e-12, rtol=0)
     np.testing.assert_allclose(got[3], want[3], atol=1e-12, rtol=0)
+    # A duplicate deep in the last query's list is found in every layout.
+    broken = np.array(ranks)
+    broken[2999, 39] = broken[1, 39]
+    with pytest.raises(ValueError, match=rf"query 39\) lists database item {broken[1, 39]} more than once"):
+        compute_map(broken, gnd)
 
 
 def test_standard_ap_of_one_list_matches_the_trapezoid_limit():
@@ -254,7 +275,7 @@ def test_easy_medium_hard_construction():
 def test_evaluate_revisited_by_hand():
     # Query 0 ranks 2 3 0 4 1 5; query 1 ranks 4 0 1 5 2 3.
     ranks = np.array([[2, 3, 0, 4, 1, 5], [4, 0, 1, 5, 2, 3]]).T
-    res = evaluate_revisited(ranks, GND_TOY, kappas=(1, 5))
+    res = evaluate_revisited_ranks(ranks, GND_TOY, kappas=(1, 5))
     # Easy, query 0: 2 and 3 are junk -> 0 at 1, 1 at 3 (0-based 0 and 2): (1 + (1/2+2/3)/2)/2
     assert res.map["easy"] == pytest.approx(100 * (1 + (1 / 2 + 2 / 3) / 2) / 2)
     assert res.excluded == {"easy": [1], "medium": [], "hard": []}
@@ -270,21 +291,169 @@ def test_evaluate_revisited_by_hand():
     assert "mAP E:" in text and "M:" in text and "H:" in text and "excluded" in text
 
 
+def test_evaluate_revisited_takes_integer_and_boolean_scores_as_scores():
+    # Inlier counts: integers with ties. They used to be taken for ranks because of their dtype.
+    counts = np.array([[5, 0, 9, 0, 1, 0], [0, 0, 0, 2, 7, 7]]).T
+    res = evaluate_revisited(counts, GND_TOY, kappas=(1, 5))
+    # Query 0 ranks 2 (9), 0 (5), 4 (1), then 1 3 5 (0, ties in database order). Medium: ok
+    # {0, 1, 2}, junk {3} -> 2 0 4 1 5: positives at 0-based 0, 1, 3.
+    q0 = (1 + 1 + (2 / 3 + 3 / 4) / 2) / 3
+    # Query 1 ranks 4 5 3 0 1 2; ok {4, 5} at 0 and 1.
+    assert res.map["medium"] == pytest.approx(100 * (q0 + 1) / 2)
+    for dtype in (np.int8, np.int64, np.uint8, np.uint64, np.float32):
+        assert evaluate_revisited(counts.astype(dtype), GND_TOY, kappas=(1, 5)).map == res.map
+    votes = counts > 0
+    assert evaluate_revisited(votes, GND_TOY).map == evaluate_revisited(votes.astype(float), GND_TOY).map
+
+
+def test_evaluate_revisited_ranks_is_the_ranks_twin():
+    rng = np.random.default_rng(0)
+    scores = rng.random((6, 2))
+    ranks = ranks_from_scores(scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate_revisited_ranks(ranks, GND_TOY).map == evaluate_revisited(scores, GND_TOY).map
+    # Ranks handed to evaluate_revisited are evaluated as scores, but not silently.
+    with pytest.warns(RanksAsScoresWarning, match="evaluate_revisited_ranks"):
+        evaluate_revisited(ranks, GND_TOY)
+    with pytest.raises(ValueError, match="transposed"):
+        evaluate_revisited(scores.T, GND_TOY)
+
+
 def test_evaluate_revisited_accepts_scores():
     rng = np.random.default_rng(0)
     scores = rng.random((6, 2))
     a = evaluate_revisited(scores, GND_TOY)
-    b = evaluate_revisited(ranks_from_scores(scores), GND_TOY)
+    b = evaluate_revisited_ranks(ranks_from_scores(scores), GND_TOY)
     assert a.map == b.map
 
 
 def test_medium_without_positives_is_an_error():
     broken = [{"easy": [], "hard": [], "junk": [1]}, GND_TOY[0]]
     with pytest.raises(ValueError, match="no positive"):
-        evaluate_revisited(np.tile(np.arange(6)[:, None], (1, 2)), broken)
+        evaluate_revisited_ranks(np.tile(np.arange(6)[:, None], (1, 2)), broken)
+
+
+# ------------------------------------------------------------------ ranks_from_scores
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.float16])
+def test_ranks_from_scores_of_every_real_dtype(dtype):
+    # -scores wrapped around for unsigned integers: 0 came first.
+    scores = np.array([[0], [1], [2], [1]], dtype=dtype)
+    assert ranks_from_scores(scores)[:, 0].tolist() == [2, 1, 3, 0]
+
+
+def test_ranks_from_scores_extremes_booleans_and_ties():
+    big = np.array([[2**64 - 1], [0], [2**63]], dtype=np.uint64)
+    assert ranks_from_scores(big)[:, 0].tolist() == [0, 2, 1]
+    info = np.iinfo(np.int64)  # -info.min wraps to itself
+    assert ranks_from_scores(np.array([[info.min], [0], [info.max]]))[:, 0].tolist() == [2, 1, 0]
+    assert ranks_from_scores(np.array([[False], [True], [False], [True]]))[:, 0].tolist() == [1, 3, 0, 2]
+    # Equal scores keep the database order, -inf goes last, in every column.
+    rng = np.random.default_rng(0)
+    scores = rng.integers(-3, 3, size=(200, 5)).astype(float)
+    scores[rng.random(scores.shape) < 0.1] = -np.inf
+    assert (ranks_from_scores(scores) == np.argsort(-scores, axis=0, kind="stable")).all()
+
+
+def test_ranks_from_scores_rejects_nan_and_non_numbers():
+    with pytest.raises(ValueError, match=r"NaN \(first at db item 1, query 0\)"):
+        ranks_from_scores(np.array([[0.1, 0.2], [np.nan, 0.2]], dtype=np.float32))
+    with pytest.raises(ValueError, match="real numbers"):
+        ranks_from_scores(np.array([[1 + 2j]]))
+    with pytest.raises(ValueError, match="real numbers"):
+        ranks_from_scores(np.array([["a"]]))
 
 
 # ------------------------------------------------------------------ bad input
+def test_an_item_ranked_twice_is_an_error():
+    # A positive listed twice counted as two positives: AP = 1.0 although positive 1 is missing.
+    with pytest.raises(ValueError, match=r"ranks column 0 \(query 0\) lists database item 0 more than once"):
+        compute_map(np.array([[0, 0, 2]]).T, [{"ok": [0, 1]}], n_db=3)
+    # An unlabelled item three times, in the second query.
+    ranks = np.array([[0, 1, 2, 3], [1, 1, 1, 0]]).T
+    message = r"query 1\) lists database item 1 more than once: 3 times, at 0-based ranks \[0, 1, 2\]"
+    with pytest.raises(ValueError, match=message):
+        compute_map(ranks, [{"ok": [0]}, {"ok": [0]}])
+    with pytest.raises(ValueError, match="query 1"):
+        compute_map_loop(ranks, [{"ok": [0]}, {"ok": [0]}])
+    with pytest.raises(ValueError, match="more than once"):
+        evaluate_revisited_ranks(np.array([[0, 1, 2, 3, 4, 4], [0, 1, 2, 3, 4, 5]]).T, GND_TOY)
+
+
+@pytest.mark.parametrize("kappas", [[2.7], [0], [-1], [True], [np.nan], [np.inf], [1, None], 5, "15"])
+def test_kappas_must_be_positive_integers(kappas):
+    ranks, gnd = np.arange(5)[:, None], [{"ok": [0, 3]}]
+    with pytest.raises(ValueError, match="kappas"):
+        compute_map(ranks, gnd, kappas=kappas)
+    with pytest.raises(ValueError, match="kappas"):
+        compute_map_loop(ranks, gnd, kappas=kappas)
+    with pytest.raises(ValueError, match="kappas"):
+        evaluate_revisited(np.ones((6, 2)), GND_TOY, kappas=kappas)
+
+
+def test_kappas_may_be_whole_floats_and_numpy_integers():
+    ranks, gnd = np.arange(5)[:, None], [{"ok": [0, 3]}]
+    want = compute_map(ranks, gnd, kappas=(1, 5))[2]
+    assert compute_map(ranks, gnd, kappas=(1.0, np.int64(5)))[2].tolist() == want.tolist()
+    assert compute_map(ranks, gnd, kappas=(k for k in (1, 5)))[2].tolist() == want.tolist()
+    assert compute_map(ranks, gnd, kappas=())[2].shape == (0,)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        precision_at_k(SLIDE, np.nan)
+
+
+@pytest.mark.parametrize("bad", [2.7, True, np.nan, 0])
+def test_n_relevant_k_and_recall_ks_must_be_positive_integers(bad):
+    # 2.7 used to become 2 in recall_at_k; NaN failed inside int() with a message naming nothing.
+    with pytest.raises(ValueError, match="n_relevant"):
+        average_precision([1, 0, 1], n_relevant=bad)
+    with pytest.raises(ValueError, match="k must be"):
+        precision_at_k(SLIDE, bad)
+    X = np.arange(8.0)[:, None]
+    with pytest.raises(ValueError, match="ks"):
+        recall_at_k(X, [0, 0, 1, 1, 2, 2, 3, 3], ks=(1, bad), metric="euclidean")
+    with pytest.raises(ValueError, match="chunk"):
+        recall_at_k(X, [0, 0, 1, 1, 2, 2, 3, 3], ks=(1,), chunk=bad, metric="euclidean")
+
+
+def test_the_loop_checks_its_input_too():
+    with pytest.raises(ValueError, match=r"ranks\[2, 1\] = 7 is outside"):
+        compute_map_loop(np.array([[0, 1, 2], [2, 1, 7]]).T, [{"ok": [0]}, {"ok": [1]}])
+    # n_db: a truncated list, as in compute_map.
+    ranks = np.array([[4, 7, 1]]).T
+    assert compute_map_loop(ranks, [{"ok": [1, 9]}], (1, 5), n_db=10)[0] == pytest.approx(1 / 12)
+
+
+@pytest.mark.parametrize("n_db", [2.5, 0, -3, True, "10"])
+def test_n_db_must_be_a_positive_integer(n_db):
+    with pytest.raises(ValueError, match="n_db"):
+        compute_map(np.arange(2)[:, None], [{"ok": [0]}], n_db=n_db)
+
+
+@pytest.mark.parametrize("gnd", [None, {"ok": [0]}, "ok", []])
+def test_gnd_must_be_a_list_of_dicts(gnd):
+    # None used to fail in len() with a TypeError that named nothing.
+    with pytest.raises(ValueError, match="gnd"):
+        compute_map(np.arange(3)[:, None], gnd)
+    with pytest.raises(ValueError, match="gnd"):
+        evaluate_revisited(np.ones((3, 1)), gnd)
+
+
+def test_ranks_without_rows_or_with_indices_out_of_range():
+    with pytest.raises(ValueError, match="no rows"):
+        compute_map(np.zeros((0, 1), dtype=np.int64), [{"ok": [0]}], n_db=5)
+    with pytest.raises(ValueError, match=r"ranks\[1, 0\] = -1 is outside the database \[0, 10\)"):
+        compute_map(np.array([[3, -1]]).T, [{"ok": [3]}], n_db=10)  # a truncated list
+    with pytest.raises(ValueError, match=r"ranks\[1, 0\] = 5 is outside"):
+        compute_map(np.array([[0, 1], [5, 0]]), [{"ok": [0]}, {"ok": [0]}], n_db=3)
+    for dtype in (np.int16, np.int32, np.uint32, np.uint64):
+        with pytest.raises(ValueError, match="outside"):
+            compute_map(np.array([[0, 2**15 - 1, 1]], dtype=dtype).T, [{"ok": [0]}], n_db=3)
+    with pytest.raises(ValueError, match="outside"):
+        compute_map(np.array([[0, -1, 1]], dtype=np.int16).T, [{"ok": [0]}], n_db=40000)
+    with pytest.raises(ValueError, match="outside"):
+        compute_map(np.array([[0, 2**64 - 1]], dtype=np.uint64).T, [{"ok": [0]}], n_db=3)
+
+
 def test_clear_errors_for_bad_input():
     ranks = np.tile(np.arange(6)[:, None], (1, 2))
     gnd = [{"ok": [0]}, {"ok": [1]}]
@@ -309,7 +478,9 @@ def test_clear_errors_for_bad_input():
     with pytest.raises(ValueError, match="NaN"):
         ranks_from_scores(np.array([[0.1, np.nan], [0.3, 0.2]]))
     with pytest.raises(ValueError, match="easy"):
-        evaluate_revisited(ranks, gnd)
+        evaluate_revisited_ranks(ranks, gnd)
+    with pytest.raises(ValueError, match="easy"):
+        evaluate_revisited(ranks.astype(float), gnd)
 
 
 # ------------------------------------------------------------------ R@K
@@ -333,13 +504,20 @@ def test_recall_at_k_cosine_ignores_length_and_excludes_the_query():
 
 
 # ------------------------------------------------------------------ real ground truth
+def _load_real_gnd(name: str) -> dict:
+    """The published gnd pickle of ``name``, unpickled only once its sha256 is the known one."""
+    path = FIXTURES / f"gnd_{name}.pkl"
+    if not path.exists():
+        pytest.skip(f"{path} not present (real ground-truth fixture)")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    assert digest == GND_SHA256[name], f"{path} has sha256 {digest}, not the published file's"
+    return pickle.loads(data)
+
+
 @pytest.fixture(params=["roxford5k", "rparis6k"])
 def real_gnd(request):
-    path = FIXTURES / f"gnd_{request.param}.pkl"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    with open(path, "rb") as f:
-        return request.param, pickle.load(f)
+    return request.param, _load_real_gnd(request.param)
 
 
 def test_real_ground_truth_perfect_ranking_scores_100(real_gnd):
@@ -350,7 +528,7 @@ def test_real_ground_truth_perfect_ranking_scores_100(real_gnd):
         head = list(g["easy"]) + list(g["hard"]) + list(g["junk"])
         rest = np.setdiff1d(np.arange(n_db), head)
         cols.append(np.concatenate([head, rest]).astype(np.int64))
-    res = evaluate_revisited(np.stack(cols, axis=1), gnd, name=name)
+    res = evaluate_revisited_ranks(np.stack(cols, axis=1), gnd, name=name)
     assert res.map == pytest.approx({"easy": 100.0, "medium": 100.0, "hard": 100.0})
     # ROxford has two queries without easy positives; RParis has none.
     assert len(res.excluded["easy"]) == (2 if name == "roxford5k" else 0)
@@ -368,3 +546,43 @@ def test_real_ground_truth_random_scores_match_the_loop(real_gnd):
         np.testing.assert_allclose(res.mpk[setup], 100 * want[2], atol=1e-10, rtol=0)
     # A random ranking is far from the top of the table.
     assert res.map["medium"] < 15
+
+
+# ------------------------------------------------------------------ revisitop's own numbers
+def _reference_cases():
+    if not REFERENCE.exists():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{REFERENCE} not present"))]
+    cases = json.loads(REFERENCE.read_text())["cases"]
+    return [pytest.param(c, id=f"{c['dataset']}-seed{c['seed']}") for c in cases]
+
+
+def _reference_scores(cfg: dict, case: dict) -> np.ndarray:
+    """The scores of the fixture's ``how``: U[0, 1) from default_rng(seed), shape (n_db, n_queries),
+    plus w_easy / w_hard / w_junk at each query's easy / hard / junk items."""
+    scores = np.random.default_rng(case["seed"]).random((len(cfg["imlist"]), len(cfg["qimlist"])))
+    for q, g in enumerate(cfg["gnd"]):
+        for key in ("easy", "hard", "junk"):
+            scores[g[key], q] += case[f"w_{key}"]
+    return scores
+
+
+@pytest.mark.parametrize("case", _reference_cases())
+def test_compute_map_matches_revisitop_own_results(case):
+    """An oracle that is not our code: revisitop's compute_map ran on the real gnd (fixture)."""
+    cfg = _load_real_gnd(case["dataset"])
+    scores = _reference_scores(cfg, case)
+    ranks = np.argsort(-scores, axis=0, kind="stable")  # as the fixture's "how" says
+    by_scores = evaluate_revisited(scores, cfg["gnd"])
+    by_ranks = evaluate_revisited_ranks(ranks, cfg["gnd"])
+    for setup in SETUPS:
+        want = case[setup]
+        want_aps = np.array(want["aps"], dtype=float)  # null -> nan: no positive in this setup
+        m, aps, pr, _ = compute_map(ranks, revisited_gnd(cfg["gnd"], setup), (1, 5, 10),
+                                    on_empty="exclude")
+        assert abs(m - want["map"]) <= 1e-12
+        np.testing.assert_allclose(pr, want["mpk"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(aps, want_aps, rtol=0, atol=1e-12)  # nan where revisitop has nan
+        for res in (by_scores, by_ranks):
+            assert abs(res.map[setup] - 100 * want["map"]) <= 1e-10
+            np.testing.assert_allclose(res.mpk[setup], 100 * np.array(want["mpk"]), rtol=0, atol=1e-10)
+            np.testing.assert_allclose(res.aps[setup], 100 * want_aps, rtol=0, atol=1e-10)
