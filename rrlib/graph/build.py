@@ -10,9 +10,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .knn import knn
+from .knn import _warn_zero_rows, knn
 
 __all__ = ["knn_graph", "sym_normalize"]
+
+
+def _check_finite(A, name: str) -> None:
+    """A ValueError naming ``name`` if the dense array or sparse matrix ``A`` holds NaN or inf
+    (NaN affinities made an empty graph, and CG then asked for more iterations)."""
+    values = A.data if sp.issparse(A) else np.asarray(A)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or inf")
 
 
 def knn_graph(X, k: int = 50, *, gamma: float = 3.0, mutual: bool = True, neighbors=None) -> sp.csr_matrix:
@@ -26,13 +34,23 @@ def knn_graph(X, k: int = 50, *, gamma: float = 3.0, mutual: bool = True, neighb
 
     ``neighbors`` may pass a precomputed ``(sims, idx)`` of a self-search with at least ``k + 1``
     columns (e.g. to build graphs for several ``k`` from one search).
+
+    ``X`` must be finite (a ValueError otherwise); zero rows of ``X`` get a RuntimeWarning: they
+    have no edges, so diffusion can only score them 0.
     """
     X = np.asarray(X)
     n = len(X)
     if not 1 <= k < n:
         raise ValueError(f"k must lie in [1, n-1] = [1, {n - 1}], got {k}")
+    _check_finite(X, "X")
+    _warn_zero_rows(X.reshape(n, -1), "X", "zero descriptors have no edges in the kNN graph (diffusion scores them 0)")
     sims, idx = neighbors if neighbors is not None else knn(X, min(k + 1, n))
     sims, idx = np.asarray(sims)[:, : k + 1], np.asarray(idx)[:, : k + 1]
+    if sims.shape != idx.shape or len(sims) != n or sims.shape[1] < k + 1:
+        raise ValueError(f"neighbors must be (sims, idx) of shape ({n}, >= {k + 1}), got {sims.shape} and {idx.shape}")
+    _check_finite(sims, "neighbors' sims")
+    if idx.min() < 0 or idx.max() >= n:
+        raise ValueError(f"neighbors' idx must lie in [0, {n}), got [{idx.min()}, {idx.max()}]")
     rows = np.repeat(np.arange(n), idx.shape[1])
     cols = idx.ravel()
     vals = np.clip(sims.ravel(), 0, None).astype(np.float64) ** gamma
@@ -70,6 +88,7 @@ def sym_normalize(W) -> sp.csr_matrix:
     W = sp.csr_matrix(W, dtype=np.float64)
     if W.shape[0] != W.shape[1]:
         raise ValueError(f"W must be square, got {W.shape}")
+    _check_finite(W, "W")
     if W.nnz and W.data.min() < 0:
         raise ValueError("affinities must be non-negative")
     if abs(W - W.T).max() > 1e-12 * max(1.0, abs(W).max()):

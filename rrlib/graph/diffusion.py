@@ -15,14 +15,15 @@ of every database item so a query costs a sparse product (Yang et al., AAAI 2019
 """
 from __future__ import annotations
 
+import numbers
 from typing import Iterator
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .build import knn_graph, sym_normalize
-from .knn import knn
+from .build import _check_finite, knn_graph, sym_normalize
+from .knn import _warn_zero_rows, knn
 
 __all__ = [
     "OfflineDiffusion",
@@ -39,13 +40,26 @@ def _check_alpha(alpha: float) -> None:
         raise ValueError(f"alpha must lie in [0, 1) for the diffusion to converge, got {alpha}")
 
 
-def _as_columns(y) -> tuple[np.ndarray, bool]:
+def _count(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an ``int >= minimum``, or an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _system(S, y, sparse: bool = True):
+    """``S`` (square, finite) and ``y`` (finite, ``n`` rows) of ``(I - alpha S) f = y``."""
+    S = sp.csr_matrix(S, dtype=np.float64) if sparse else (S.toarray() if sp.issparse(S) else np.asarray(S, np.float64))
+    if S.ndim != 2 or S.shape[0] != S.shape[1]:
+        raise ValueError(f"S must be a square matrix, got shape {S.shape}")
+    _check_finite(S, "S")
     y = np.asarray(y, dtype=np.float64)
-    if y.ndim == 1:
-        return y[:, None], True
-    if y.ndim != 2:
-        raise ValueError(f"y must be (n,) or (n, m), got shape {y.shape}")
-    return y, False
+    if y.ndim not in (1, 2) or len(y) != S.shape[0]:
+        raise ValueError(f"y must be (n,) or (n, m) with n = {S.shape[0]} (the graph's size), got shape {y.shape}")
+    _check_finite(y, "y")
+    return S, y
 
 
 def diffusion_iterates(S, y, alpha: float = 0.99) -> Iterator[np.ndarray]:
@@ -55,8 +69,7 @@ def diffusion_iterates(S, y, alpha: float = 0.99) -> Iterator[np.ndarray]:
     ``alpha = 0.99`` -- which is why the notebooks show snapshots, and solve by CG.
     """
     _check_alpha(alpha)
-    S = sp.csr_matrix(S)
-    y = np.asarray(y, dtype=np.float64)
+    S, y = _system(S, y)
     f = y.copy()
     while True:
         yield f
@@ -66,8 +79,8 @@ def diffusion_iterates(S, y, alpha: float = 0.99) -> Iterator[np.ndarray]:
 def diffuse_dense(S, y, alpha: float = 0.99) -> np.ndarray:
     """``(I - alpha S)^{-1} y`` by a dense linear solve: exact, O(n^3), small graphs only."""
     _check_alpha(alpha)
-    S = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
-    return np.linalg.solve(np.eye(len(S)) - alpha * S, np.asarray(y, dtype=np.float64))
+    S, y = _system(S, y, sparse=False)
+    return np.linalg.solve(np.eye(len(S)) - alpha * S, y)
 
 
 def diffuse_cg(S, y, alpha: float = 0.99, *, rtol: float = 1e-6, maxiter: int = 100) -> np.ndarray:
@@ -80,11 +93,11 @@ def diffuse_cg(S, y, alpha: float = 0.99, *, rtol: float = 1e-6, maxiter: int = 
     column and is used for a 1-D ``y``. Stops when every residual is below ``rtol ||y||``.
     """
     _check_alpha(alpha)
-    S = sp.csr_matrix(S, dtype=np.float64)
-    Y, single = _as_columns(y)
+    S, Y = _system(S, y)
+    single = Y.ndim == 1
     if single:
         A = spla.LinearOperator(S.shape, matvec=lambda v: v - alpha * (S @ v), dtype=np.float64)
-        f, info = spla.cg(A, Y[:, 0], rtol=rtol, maxiter=maxiter)
+        f, info = spla.cg(A, Y, rtol=rtol, maxiter=maxiter)
         if info > 0:
             raise RuntimeError(f"CG did not reach rtol={rtol} in {maxiter} iterations; raise maxiter")
         return f
@@ -114,8 +127,21 @@ def query_vector(sims, idx, n: int, gamma: float = 3.0) -> np.ndarray:
 
     ``y_j = max(s_qj, 0)^gamma`` for the neighbours ``j`` in ``idx`` (shape ``(m, kq)`` for ``m``
     queries), 0 elsewhere. Returns ``(n, m)``: one column per query.
+
+    ``idx`` must be integers in ``[0, n)`` (a negative index is an error, not the last node),
+    ``sims`` finite and of the same shape, ``gamma`` finite and ``>= 0``.
     """
-    sims, idx = np.atleast_2d(sims), np.atleast_2d(idx)
+    n = _count(n, "n")
+    sims, idx = np.atleast_2d(np.asarray(sims, np.float64)), np.atleast_2d(np.asarray(idx))
+    if sims.ndim != 2 or sims.shape != idx.shape:
+        raise ValueError(f"sims and idx must be (m, kq) arrays of the same shape, got {sims.shape} and {idx.shape}")
+    if idx.size and not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError(f"idx must hold integer node indices, got dtype {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"idx must lie in [0, {n}) (the graph's nodes), got values in [{idx.min()}, {idx.max()}]")
+    _check_finite(sims, "sims")
+    if not 0 <= gamma < np.inf:
+        raise ValueError(f"gamma must be a finite number >= 0, got {gamma}")
     Y = np.zeros((n, len(idx)))
     cols = np.repeat(np.arange(len(idx)), idx.shape[1])
     np.add.at(Y, (idx.ravel(), cols), np.clip(sims.ravel(), 0, None) ** gamma)
@@ -137,12 +163,24 @@ def diffusion_search(X, Q, *, k: int = 50, kq: int = 10, alpha: float = 0.99, ga
     :func:`rrlib.evaluate.evaluate_revisited`). With truncation the items outside the subgraph
     keep their original order below every diffused item (score ``cos - 10``; diffusion scores
     are non-negative).
+
+    Non-finite descriptors raise a ValueError naming ``X`` or ``Q``; zero rows (no similarity to
+    anything: all their scores tie at 0) a RuntimeWarning saying how many.
     """
     X = np.asarray(X, dtype=np.float32)
     Q = np.asarray(Q, dtype=np.float32)
     n = len(X)
-    W = sp.csr_matrix(graph) if graph is not None else knn_graph(X, k, gamma=gamma)
+    if truncate is not None:
+        truncate = _count(truncate, "truncate")
+    if graph is not None:
+        W = sp.csr_matrix(graph)
+        if W.shape != (n, n):
+            raise ValueError(f"graph must be ({n}, {n}) for {n} database items, got {W.shape}")
+        _check_finite(W, "graph")
+    else:
+        W = knn_graph(X, k, gamma=gamma)
     q_sims, q_idx = knn(X, kq, Q)
+    _warn_zero_rows(Q, "Q", "a zero query has similarity 0 to every item, so all its diffusion scores are 0 (ties)")
     Y = query_vector(q_sims, q_idx, n, gamma)
     if truncate is None or truncate >= n:
         return diffuse_cg(sym_normalize(W), Y, alpha, rtol=rtol, maxiter=maxiter)
@@ -161,12 +199,15 @@ class OfflineDiffusion:
     Offline, the diffusion of every database item, ``F[:, i] = (I - alpha S)^{-1} e_i``, is
     computed (CG, all columns at once in blocks) and only its ``keep`` largest entries are
     stored: a sparse ``n x n`` matrix. Online, by linearity and symmetry, a query with vector
-    ``y`` scores ``f = F y`` -- one sparse product, no linear solve.
+    ``y`` scores ``f = F y`` -- one sparse product, no linear solve. ``keep`` and ``block`` are
+    integers ``>= 1``.
     """
 
     def __init__(self, X, *, k: int = 50, alpha: float = 0.99, gamma: float = 3.0, keep: int = 100,
                  rtol: float = 1e-6, maxiter: int = 100, block: int = 512):
         _check_alpha(alpha)
+        keep = _count(keep, "keep")  # keep = 0 stored nothing: every score was 0
+        block = _count(block, "block")
         self.X = np.asarray(X, dtype=np.float32)
         self.gamma = gamma
         n = len(self.X)
@@ -189,4 +230,5 @@ class OfflineDiffusion:
         """Scores ``(n_db, n_queries)`` of the queries ``Q`` (their ``kq`` NN form ``y``)."""
         Q = np.asarray(Q, dtype=np.float32)
         sims, idx = knn(self.X, kq, Q)
+        _warn_zero_rows(Q, "Q", "a zero query has similarity 0 to every item, so all its scores are 0 (ties)")
         return np.asarray(self.F @ query_vector(sims, idx, len(self.X), self.gamma))

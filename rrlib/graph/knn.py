@@ -9,6 +9,9 @@ similarity, ties broken by the smaller index.
 """
 from __future__ import annotations
 
+import warnings
+
+import faiss
 import numpy as np
 
 __all__ = ["knn", "knn_brute"]
@@ -19,11 +22,20 @@ def _check(X, Q, k):
     Q = X if Q is None else np.ascontiguousarray(Q, dtype=np.float32)
     if X.ndim != 2 or Q.ndim != 2 or X.shape[1] != Q.shape[1]:
         raise ValueError(f"X and Q must be 2-D with the same dimension, got {X.shape} and {Q.shape}")
-    if not (np.isfinite(X).all() and np.isfinite(Q).all()):
-        raise ValueError("descriptors contain NaN or inf")
+    for name, A in (("X", X), ("Q", Q)):
+        if not np.isfinite(A).all():
+            raise ValueError(f"descriptors {name} contain NaN or inf ({int((~np.isfinite(A).all(axis=1)).sum())} rows)")
     if not 1 <= k <= len(X):
         raise ValueError(f"k must lie in [1, {len(X)}] (the database size), got {k}")
     return X, Q
+
+
+def _warn_zero_rows(A: np.ndarray, name: str, consequence: str) -> None:
+    """Warn (naming ``name`` and how many) when rows of the descriptors ``A`` are all zero: a zero
+    descriptor has similarity 0 to everything, so it carries no ranking information."""
+    zero = int((~A.any(axis=1)).sum())
+    if zero:
+        warnings.warn(f"{name} has {zero} zero row(s) of {len(A)}: {consequence}", RuntimeWarning, stacklevel=3)
 
 
 def knn_brute(X, k: int, Q=None, *, chunk: int = 2048):
@@ -60,8 +72,6 @@ def knn(X, k: int, Q=None, *, index: str = "flat", nlist: int | None = None, npr
     -------
     sims, idx : (m, k) arrays, by decreasing similarity.
     """
-    import faiss
-
     X, Q = _check(X, Q, k)
     d = X.shape[1]
     if index == "flat":

@@ -11,12 +11,14 @@ query expansion, Chum et al. ICCV 2007).
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from .. import geometry
+from ..graph import expand
 from ..progress import progress as report
 from .features import LocalFeatures
 
@@ -66,7 +68,8 @@ def tentative_correspondences(words_a, words_b, *, max_per_word: int | None = No
 
 
 def verify_pair(fa: LocalFeatures, fb: LocalFeatures, pairs: np.ndarray, *, method: str = "fsm",
-                model: str = "affine", threshold: float = 8.0, max_scale: float = 10.0, seed: int = 0):
+                model: str | geometry.Model = "affine", threshold: float = 8.0, max_scale: float = 10.0,
+                seed: int = 0):
     """Fit a geometric model to the tentative ``pairs`` of two images; a
     :class:`rrlib.geometry.GeometricMatch` (``T`` maps ``fa``'s pixels onto ``fb``'s, ``inliers``
     is a mask over ``pairs``).
@@ -84,6 +87,11 @@ def verify_pair(fa: LocalFeatures, fb: LocalFeatures, pairs: np.ndarray, *, meth
         return geometry.ransac(F1[:, :2], F2[:, :2], model=model, threshold=threshold, max_scale=max_scale,
                                seed=seed)
     raise ValueError(f"method must be 'fsm' or 'ransac', got {method!r}")
+
+
+# The keywords of verify_pair that spatial_rerank passes on (its ``verify_kw``), with their defaults.
+_VERIFY_DEFAULTS = {name: p.default for name, p in inspect.signature(verify_pair).parameters.items()
+                    if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 @dataclass
@@ -143,8 +151,9 @@ def spatial_rerank(scores, query_features: Sequence[LocalFeatures], query_words:
 
     ``scores`` is ``(n_q, N)`` (e.g. :meth:`InvertedFile.search`); features and words are per
     image (``query_words[q]`` of ``query_features[q]``). ``verify_kw`` goes to :func:`verify_pair`
-    (method, model, threshold, max_scale). Pairs with fewer tentative correspondences than the
-    model needs get 0 inliers.
+    (method, model, threshold, max_scale, seed) and is checked before any pair is verified. Pairs
+    with fewer tentative correspondences than ``max(min_inliers, s)`` get 0 inliers, ``s`` the
+    model's minimal sample size (:data:`rrlib.geometry.MODELS`: 4 for a homography).
     """
     scores = np.asarray(scores, np.float64)
     if scores.ndim != 2 or scores.shape != (len(query_features), len(db_features)):
@@ -152,6 +161,19 @@ def spatial_rerank(scores, query_features: Sequence[LocalFeatures], query_words:
                          f"got {scores.shape}")
     if len(query_words) != len(query_features) or len(db_words) != len(db_features):
         raise ValueError("one word array per image is needed")
+    unknown = sorted(set(verify_kw) - set(_VERIFY_DEFAULTS))
+    if unknown:
+        raise TypeError(f"spatial_rerank got unknown verify_pair keywords {unknown}; "
+                        f"choose from {sorted(_VERIFY_DEFAULTS)}")
+    method = verify_kw.get("method", _VERIFY_DEFAULTS["method"])
+    if method not in ("fsm", "ransac"):
+        raise ValueError(f"method must be 'fsm' or 'ransac', got {method!r}")
+    model = geometry.get_model(verify_kw.get("model", _VERIFY_DEFAULTS["model"]))
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise ValueError(f"top must be an integer >= 1, got {top!r}")
+    if isinstance(min_inliers, bool) or not isinstance(min_inliers, (int, np.integer)) or min_inliers < 0:
+        raise ValueError(f"min_inliers must be an integer >= 0, got {min_inliers!r}")
+    needed = max(int(min_inliers), model.min_samples)
     top = min(int(top), scores.shape[1])
     shortlist = np.argsort(-scores, axis=1, kind="stable")[:, :top]
     inliers = np.zeros(shortlist.shape, np.int64)
@@ -160,7 +182,7 @@ def spatial_rerank(scores, query_features: Sequence[LocalFeatures], query_words:
         for r, j in enumerate(shortlist[q]):
             pairs = tentative_correspondences(query_words[q], db_words[j], max_per_word=max_per_word)
             tentative[q, r] = len(pairs)
-            if len(pairs) >= max(min_inliers, 3):
+            if len(pairs) >= needed:
                 inliers[q, r] = verify_pair(query_features[q], db_features[j], pairs, **verify_kw).n_inliers
     result = Verification(scores, shortlist, inliers, tentative, int(min_inliers))
     result.scores = scores + result.boost()
@@ -177,8 +199,6 @@ def verified_expansion(ivf, query_vectors, verification: Verification, *, top: i
     The verified images keep their place at the top (their inlier boost is added back, as they
     are known to be correct); the rest is ranked by the expanded query. Returns ``(n_q, N)`` scores.
     """
-    from ..graph.expansion import expand
-
     neighbours = [verification.verified(q)[:top] for q in range(len(verification.scores))]
     weights = None
     if alpha:

@@ -17,6 +17,7 @@ IEEE TPAMI 41(7), 2019 (generalized-mean pooling, GeM).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -31,6 +32,28 @@ __all__ = [
 def _check_maps(x: torch.Tensor, name: str) -> None:
     if x.dim() != 4:
         raise ValueError(f"{name} expects feature maps of shape (N, C, H, W), got {tuple(x.shape)}")
+
+
+def _check_gem(p, eps) -> None:
+    """GeM's exponent must be a finite ``p > 0`` (``p = 0`` divides by zero, ``p < 0`` pools the
+    *smallest* activations); ``eps`` a finite ``eps > 0`` (the clamp keeps ``x^p`` defined).
+
+    A tensor ``p`` (learned) is checked by value: one host-device synchronisation on an accelerator.
+    """
+    if isinstance(p, torch.Tensor):
+        if p.numel() != 1:
+            raise ValueError(f"GeM's p must hold a single exponent, got shape {tuple(p.shape)}")
+        bad = not bool(torch.isfinite(p).all() & (p > 0).all())
+    elif isinstance(p, numbers.Real) and not isinstance(p, bool):
+        bad = not 0 < p < math.inf
+    else:
+        raise TypeError(f"GeM's p must be a number or a tensor, got {p!r}")
+    if bad:
+        value = float(p.detach().reshape(-1)[0]) if isinstance(p, torch.Tensor) else p
+        raise ValueError(f"GeM's p must be a finite number > 0, got p={value} "
+                         "(if it was learned: training drove it there; lower its learning rate)")
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < math.inf:
+        raise ValueError(f"GeM's eps must be a finite number > 0, got eps={eps!r}")
 
 
 def gem(x: torch.Tensor, p: float | torch.Tensor = 3.0, eps: float = 1e-6) -> torch.Tensor:
@@ -48,9 +71,10 @@ def gem(x: torch.Tensor, p: float | torch.Tensor = 3.0, eps: float = 1e-6) -> to
     x : torch.Tensor
         Feature maps of shape ``(N, C, H, W)``.
     p : float or torch.Tensor
-        The pooling exponent (a scalar tensor when it is learned).
+        The pooling exponent, finite and ``> 0`` (a one-element tensor when it is learned; it is
+        checked at every call, so a learned ``p`` that training drives to ``<= 0`` or NaN raises).
     eps : float
-        Lower clamp of the activations.
+        Lower clamp of the activations, finite and ``> 0``.
 
     Returns
     -------
@@ -58,6 +82,7 @@ def gem(x: torch.Tensor, p: float | torch.Tensor = 3.0, eps: float = 1e-6) -> to
         Shape ``(N, C)``.
     """
     _check_maps(x, "gem")
+    _check_gem(p, eps)
     return x.clamp(min=eps).pow(p).mean(dim=(-2, -1)).pow(1.0 / p)
 
 
@@ -76,11 +101,14 @@ def power_normalize(x: torch.Tensor, alpha: float = 0.5) -> torch.Tensor:
 class GeM(nn.Module):
     """GeM pooling as a module; ``p`` is a learnable parameter when ``trainable`` (cirtorch style).
 
+    ``p`` and ``eps`` are checked at construction and, as :func:`gem` does, at every forward pass
+    (a learned ``p`` that leaves ``(0, inf)`` raises a ValueError instead of pooling garbage).
     ``repr`` shows the current exponent, e.g. ``GeM(p=3.0000, eps=1e-06)``.
     """
 
     def __init__(self, p: float = 3.0, eps: float = 1e-6, trainable: bool = False):
         super().__init__()
+        _check_gem(p, eps)
         tensor = torch.ones(1) * float(p)
         if trainable:
             self.p = nn.Parameter(tensor)
@@ -117,21 +145,29 @@ def rmac_regions(height: int, width: int, levels: int = 3, overlap: float = 0.4)
     short side and ``l + extra`` along the long side, where ``extra`` (the same on every level)
     makes consecutive level-1 squares overlap by about ``overlap`` (40%): it is chosen among
     1..6 extra regions to minimise ``| 1 - b / min(H, W) - overlap |`` with ``b`` the step
-    between the squares' positions. The placement follows the reference implementation
-    (cirtorch ``rmac``). A square map gets 1 + 4 + 9 = 14 regions; a 3:4 map 2 + 6 + 12 = 20.
+    between the squares' positions. ``n`` squares of side ``s`` along a length ``L`` start at
+    ``floor(i (L - s) / (n - 1))``, ``i = 0..n-1``: the first and last touch the edges. The
+    placement is the reference implementation's (cirtorch ``rmac``), computed exactly: cirtorch's
+    floating-point step puts the last square one pixel short of the edge on some elongated maps
+    (e.g. 5 x 64), and rounding decides its ``extra`` on exact ties (e.g. 9 x 33), where here the
+    smaller ``extra`` wins. A square map gets 1 + 4 + 9 = 14 regions; a 3:4 map 2 + 6 + 12 = 20.
+    On tiny maps a square can be listed twice (more squares than positions), as in cirtorch.
     """
     if height < 1 or width < 1 or levels < 1:
         raise ValueError(f"need a non-empty map and levels >= 1, got {height}x{width}, L={levels}")
     short, long_ = min(height, width), max(height, width)
-    steps = np.arange(2, 8)  # candidate numbers of level-1 squares along the long side
-    b = (long_ - short) / (steps - 1)
-    extra = int(np.argmin(np.abs((short**2 - short * b) / short**2 - overlap))) + 1
+    extras = np.arange(1, 7)  # candidate extra squares: 2..7 level-1 squares along the long side
+    b = (long_ - short) / extras
+    gap = np.abs((short**2 - short * b) / short**2 - overlap)
+    # exact ties (e.g. 9 x 33: overlaps 0.4 -/+ 1/15) go to the fewer squares, not to rounding
+    extra = int(extras[np.flatnonzero(gap <= gap.min() + 1e-9)[0]])
     extra_h, extra_w = (extra, 0) if height > width else ((0, extra) if width > height else (0, 0))
 
     def starts(length: int, count: int, side: int) -> list[int]:
-        half = math.floor(side / 2 - 1)
-        step = 0.0 if count == 1 else (length - side) / (count - 1)
-        return [math.floor(half + i * step) - half for i in range(count)]
+        # ``count`` squares from edge to edge: floor(i (length - side) / (count - 1)), in integers.
+        # (cirtorch's floor(h + i b) - h, h = floor(side/2 - 1), is the same number in exact
+        # arithmetic, but its float step can round the last square one pixel short of the edge.)
+        return [0] if count == 1 else [i * (length - side) // (count - 1) for i in range(count)]
 
     regions = []
     for level in range(1, levels + 1):

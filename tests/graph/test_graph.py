@@ -4,10 +4,12 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from rrlib.evaluate import compute_map, ranks_from_scores
+from rrlib.datasets import load, whitening_split
+from rrlib.evaluate import compute_map, evaluate_revisited, ranks_from_scores
 from rrlib.graph import (
     alpha_qe,
     dba,
+    expand,
     OfflineDiffusion,
     diffuse_cg,
     diffuse_dense,
@@ -19,6 +21,7 @@ from rrlib.graph import (
     query_vector,
     sym_normalize,
 )
+from rrlib.nets import backbone, crow, describe_dataset, gem, learn_lw, mac, pairs_from_labels, rmac, spoc
 
 
 def unit(v):
@@ -206,10 +209,6 @@ def test_diffusion_and_qe_raise_map_on_synth_landmarks():
     """Directional check of [S3] Table 4.1's "+D" on the embedded benchmark: MobileNetV2-GeM
     descriptors with L_w; alpha-QE beats the baseline and diffusion beats alpha-QE (Medium, Hard).
     Uses the data root's cached descriptors (shared with notebooks 03 and 05)."""
-    from rrlib.datasets import load, whitening_split
-    from rrlib.evaluate import evaluate_revisited
-    from rrlib.nets import backbone, crow, describe_dataset, gem, learn_lw, mac, pairs_from_labels, rmac, spoc
-
     data, net = load("synth-landmarks"), backbone("mobilenet_v2")
     pools = {"SPoC": spoc, "MAC": mac, "GeM": gem, "R-MAC": rmac, "CroW": crow}  # notebook 03's cache key
     d = describe_dataset(data, net, pools, scales=(1.0,), max_size=1024)
@@ -226,10 +225,6 @@ def test_diffusion_and_qe_raise_map_on_synth_landmarks():
 
 
 def test_expand_by_hand_dense_and_sparse():
-    import scipy.sparse as sp
-
-    from rrlib.graph import expand
-
     Q = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     X = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
     out = expand(Q, X, [[0, 2], []], [[1.0, 2.0], []])

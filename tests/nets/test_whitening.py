@@ -1,8 +1,24 @@
 """PCA-whitening and L_w: hand-computed 2-D cases and the identities that define them."""
 import numpy as np
 import pytest
+import scipy.linalg
 
-from rrlib.nets.whitening import Whitening, learn_lw, learn_pca_whitening
+from rrlib.nets.whitening import Whitening, learn_lw, learn_pca_whitening, pairs_from_labels
+
+# A non-symmetric mixing with distinct singular values: the whitened directions are unique (up to
+# sign), and a transposed projection, a wrong sort order or a missing power shows.
+MIX = np.array([[2.0, 0.3, -0.5, 0.0, 0.1],
+                [0.0, 1.2, 0.4, -0.2, 0.0],
+                [0.7, 0.0, 0.6, 0.0, 0.3],
+                [0.0, -0.4, 0.0, 0.35, 0.0],
+                [0.1, 0.0, 0.2, 0.0, 0.15]])
+
+
+def same_rows_up_to_sign(P, Q, **tol):
+    """``P`` and ``Q`` agree row by row, each row up to its sign (eigenvectors have no sign)."""
+    signs = np.sign((P * Q).sum(axis=1))
+    assert (signs != 0).all()
+    np.testing.assert_allclose(P * signs[:, None], Q, **tol)
 
 
 def test_pca_whitening_by_hand_in_2d():
@@ -69,8 +85,42 @@ def test_lw_errors():
 
 
 def test_whitening_is_a_plain_dataclass():
-    w = Whitening(np.zeros(2), np.eye(2))
-    np.testing.assert_allclose(w([[3.0, 4.0]]), [[0.6, 0.8]])
+    # nu(P (x - m)) by hand with a non-symmetric P: x - m = (2, 0) -> P (2, 0) = (4, 0) (P^T would
+    # give (4, 2)); x - m = (0, 1) -> (1, 3) / sqrt(10); dim=1 keeps the first row only
+    w = Whitening(np.array([1.0, 2.0]), np.array([[2.0, 1.0], [0.0, 3.0]]))
+    np.testing.assert_allclose(w([[3.0, 2.0], [1.0, 3.0]]), [[1.0, 0.0], np.array([1.0, 3.0]) / np.sqrt(10)])
+    np.testing.assert_allclose(w([[3.0, 2.0], [1.0, 1.0]], dim=1), [[1.0], [-1.0]])
+
+
+@pytest.mark.parametrize("power", [0.5, 0.25, 0.0])
+def test_pca_whitening_equals_numpys_svd_formula(power):
+    # the oracle: the SVD of the centred data, X_c = U diag(s) V^T, gives the covariance's
+    # eigenvalues s^2 / N (descending) and eigenvectors V: P = diag(s^2 / N)^(-power) V^T
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 5)) @ MIX + [3.0, -1.0, 0.5, 2.0, 0.0]
+    _, sv, Vt = np.linalg.svd(X - X.mean(axis=0), full_matrices=False)
+    expected = (sv ** 2 / len(X))[:, None] ** (-power) * Vt
+    w = learn_pca_whitening(X, power=power, eps=0.0)
+    np.testing.assert_allclose(w.mean, X.mean(axis=0))
+    same_rows_up_to_sign(w.projection, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_lw_equals_scipys_generalised_eigenvectors():
+    # the oracle: P's rows are the generalised eigenvectors of (C_X, C_S), C_X v = lambda C_S v,
+    # normalised to v^T C_S v = 1, by decreasing lambda (scipy.linalg.eigh(a, b)); C_S is the
+    # covariance of matching differences, C_X the second moment of X about the queries' mean
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(80, 5)) @ MIX
+    X = np.repeat(centres, 3, axis=0) + rng.normal(size=(240, 5)) @ MIX.T * 0.3
+    q, p = pairs_from_labels(np.repeat(np.arange(80), 3))
+    m = X[q].mean(axis=0)
+    C_s = (X[q] - X[p]).T @ (X[q] - X[p]) / len(q)
+    C_x = (X - m).T @ (X - m) / len(X)
+    values, V = scipy.linalg.eigh(C_x, C_s)
+    expected = V[:, np.argsort(values)[::-1]].T
+    w = learn_lw(X, q, p, eps=0.0)
+    np.testing.assert_allclose(w.mean, m)
+    same_rows_up_to_sign(w.projection, expected, rtol=1e-7, atol=1e-9)
 
 
 def test_lw_after_pca_reduction_is_the_composition():
@@ -88,7 +138,5 @@ def test_lw_after_pca_reduction_is_the_composition():
 
 
 def test_pairs_from_labels_by_hand():
-    from rrlib.nets.whitening import pairs_from_labels
-
     q, p = pairs_from_labels([7, 3, 7, 7, 3])
     assert sorted(zip(q.tolist(), p.tolist())) == [(0, 2), (0, 3), (1, 4), (2, 3)]
