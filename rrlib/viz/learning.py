@@ -1,27 +1,17 @@
-"""Figures of notebook 04: the siamese picture, image galleries of tuples, training curves and a
-2-D view of descriptors. Every function draws on the axes it is given (or new ones) and returns
-them; nothing here computes a metric."""
+"""Metric learning (notebook 04): the siamese picture, image galleries of tuples, training curves
+and a 2-D view of descriptors."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-__all__ = ["plot_siamese", "plot_image_rows", "plot_curves", "plot_embedding_2d", "pca_2d"]
+from .style import image_panel
 
-
-def _image_axes(ax, image, caption: str = "", color: str | None = None, fontsize: float = 7) -> None:
-    ax.imshow(image)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for side in ax.spines.values():
-        side.set_visible(color is not None)
-        if color is not None:
-            side.set_color(color)
-            side.set_linewidth(3)
-    if caption:
-        ax.set_title(caption, fontsize=fontsize, color=color or "black")
+__all__ = ["pca_2d", "plot_curves", "plot_embedding_2d", "plot_image_rows", "plot_siamese"]
 
 
 def plot_siamese(images: Sequence, names: Sequence[str] = ("query", "positive", "negative"),
@@ -36,7 +26,7 @@ def plot_siamese(images: Sequence, names: Sequence[str] = ("query", "positive", 
     ys = [n * 1.2 - 0.5 - 1.2 * i for i in range(n)]
     for y, im, name, c in zip(ys, images, names, colors):
         sub = fig.add_axes([0.01, (y - 0.5) / (n * 1.2 + 0.2), 0.13, 1.0 / (n * 1.2 + 0.2)])
-        _image_axes(sub, im, name, c)
+        image_panel(sub, im, name, c)
         ax.annotate("", xy=(3.0, y), xytext=(1.6, y), arrowprops=dict(arrowstyle="->", color="0.3"))
         ax.add_patch(plt.Rectangle((3.0, y - 0.35), 2.0, 0.7, fc="#dbe9f6", ec="#1f77b4"))
         ax.text(4.0, y, r"$f(\cdot;\theta)$" + "\nCNN + GeM + $\\ell_2$", ha="center", va="center", fontsize=8)
@@ -67,7 +57,7 @@ def plot_image_rows(rows: Sequence[Sequence], *, captions: Sequence[Sequence[str
                 continue
             cap = captions[i][j] if captions is not None else ""
             col = colors[i][j] if colors is not None else None
-            _image_axes(ax, row[j], cap, col, fontsize)
+            image_panel(ax, row[j], cap, col, fontsize)
         if row_labels is not None:
             axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8, labelpad=8)
     fig.tight_layout(pad=0.3)
@@ -79,12 +69,12 @@ def plot_curves(histories: Mapping[str, Sequence[dict]], *, axes=None, setups=("
     """Training curves: the mean loss per epoch (left) and mAP per epoch for ``setups`` (right) of
     each run (``name -> history``, as :class:`rrlib.learn.TrainResult.history`); ``reference``
     draws horizontal lines (e.g. ``{"off-the-shelf + L_w, medium": 69.0}``)."""
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
-
+    styles = {"easy": ":", "medium": "-", "hard": "--"}
+    unknown = [s for s in setups if s not in styles]
+    if unknown:
+        raise ValueError(f"setups holds {unknown}: each setup is one of {list(styles)}")
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(9, 3))
-    styles = {"easy": ":", "medium": "-", "hard": "--"}
     for k, (name, hist) in enumerate(histories.items()):
         color = f"C{k}"
         ep = [h["epoch"] for h in hist if h.get("loss") is not None]
@@ -105,9 +95,17 @@ def plot_curves(histories: Mapping[str, Sequence[dict]], *, axes=None, setups=("
 
 
 def pca_2d(X: np.ndarray, basis: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Project rows of ``X`` on their first two principal axes (or on ``basis`` rows, ``(2, D)``
-    from an earlier call with the centring folded in as a third row). Returns ``(Y, basis)``."""
+    """Project the rows of ``X`` (``(n, D)``) on their first two principal axes:
+    ``Y = (X - mean) V^T`` with ``V`` the two leading right singular vectors of ``X - mean``.
+
+    ``basis`` is ``(3, D)``: the rows of ``V`` then ``mean``; pass the one an earlier call returned
+    to project other vectors in the same plane. Returns ``(Y, basis)``, ``Y`` of shape ``(n, 2)``.
+    """
     X = np.asarray(X, np.float64)
+    if X.ndim != 2 or X.shape[1] < 2:
+        raise ValueError(f"X of shape {X.shape}: expected (n, D) with D >= 2")
+    if basis is not None and np.shape(basis) != (3, X.shape[1]):
+        raise ValueError(f"basis of shape {np.shape(basis)}: expected (3, {X.shape[1]}) from an earlier pca_2d")
     if basis is None:
         mean = X.mean(0)
         _, _, vt = np.linalg.svd(X - mean, full_matrices=False)
@@ -122,6 +120,8 @@ def plot_embedding_2d(X: np.ndarray, labels: Sequence[int], *, ax=None, title: s
     ax = ax or plt.gca()
     Y, _ = pca_2d(X)
     labels = np.asarray(labels)
+    if labels.shape != (len(Y),):
+        raise ValueError(f"labels of shape {labels.shape}: expected one per row of X, ({len(Y)},)")
     other = labels < 0
     ax.scatter(Y[other, 0], Y[other, 1], s=4, c="0.8", label="no landmark")
     for k, lab in enumerate(np.unique(labels[~other])):
