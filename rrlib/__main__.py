@@ -6,6 +6,9 @@ Commands::
     python -m rrlib download NAME... [--root DIR] [--retries N] [--timeout S] [--quiet]
     python -m rrlib prepare synth-landmarks [--root DIR] [--force]
 
+``download`` says what it will do per dataset: how much it downloads (files already on disk, whole
+or partly, are not counted), and which archives already downloaded it only verifies and extracts.
+
 Exit codes: 0 success; 1 a download or preparation failed (the message says why and how to place
 the files by hand); 2 usage error (unknown command or dataset name).
 """
@@ -15,33 +18,44 @@ import argparse
 import sys
 from pathlib import Path
 
+from rrlib.datasets import (DownloadError, UnknownDatasetError, UnsafeArchiveError, download, format_table, get,
+                            prepare)
+from rrlib.datasets.registry import DatasetSpec, human_size, resolve_root
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
-    from rrlib.datasets import format_table
-
     print(format_table(root=args.root))
     return EXIT_OK
 
 
-def _cmd_download(args: argparse.Namespace) -> int:
-    from rrlib.datasets import DownloadError, UnsafeArchiveError, download, get
-    from rrlib.datasets.registry import human_size, resolve_root
+def describe_download(spec: DatasetSpec, root: Path) -> str:
+    """What ``download`` is about to do for ``spec``: generate, download N bytes, verify and extract
+    archives already on disk, or only check files that are all present."""
+    if spec.generated:
+        return f"generating {spec.name}"
+    pending = spec.pending(root)
+    deps = [d for d in spec.requires if get(d).pending(root)]
+    with_deps = f" (with {', '.join(deps)})" if deps else ""
+    steps = []
+    if any(action == "download" for _, action in pending):
+        size, exact = spec.total_download_size(root)
+        steps.append(f"downloading {human_size(size, exact) if size else 'files of unknown size'}")
+    archives = [f.dest.rsplit("/", 1)[-1] for f, action in pending if action == "extract"]
+    if archives:
+        steps.append(f"verifying and extracting {', '.join(archives)} (already downloaded)")
+    if not steps:
+        return f"checking {spec.name} (all files present)"
+    return f"{' and '.join(steps)}{with_deps} for {spec.name}"
 
+
+def _cmd_download(args: argparse.Namespace) -> int:
     specs = [get(name) for name in args.names]  # unknown names fail before any download
     root = resolve_root(args.root)
     failed = []
     for spec in specs:
-        size, exact = spec.total_download_size(root)
-        if spec.generated:
-            what = "generating"
-        elif size:
-            with_deps = f" (with {', '.join(spec.requires)})" if spec.requires else ""
-            what = f"downloading {human_size(size, exact)}{with_deps} for"
-        else:
-            what = "checking"
-        print(f">> {what} {spec.name} into {root}", flush=True)
+        print(f">> {describe_download(spec, root)} into {root}", flush=True)
         try:
             path = download(spec.name, root, retries=args.retries, timeout=args.timeout,
                             progress=not args.quiet)
@@ -57,8 +71,6 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from rrlib.datasets import get, prepare
-
     spec = get(args.name)
     if not spec.generated:
         print(f"error: {spec.name} is downloaded, not generated: use `python -m rrlib download {spec.name}`",
@@ -104,8 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    from rrlib.datasets import UnknownDatasetError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -4,7 +4,11 @@
 ``Range: bytes=N-`` (206 + Content-Range, 416 past the end). Per-path *plans* script the next
 answers: ``server.plan(path, "truncate:1000", "500", "404")`` makes the next three requests send
 only 1,000 bytes of the body then hang up, answer 500, answer 404; afterwards the file is served
-normally. ``server.ignore_range = True`` makes it answer 200 with the whole file to ranged requests.
+normally. A plan can combine steps with ``+``: ``"nolength"`` sends no ``Content-Length`` (the body
+ends when the connection closes, as HTTP/1.0 allows), ``"extra:N"`` appends N bytes the file does not
+have, ``"truncate:N"`` as above -- ``server.plan(path, "nolength+truncate:1000")`` is a body cut short
+that nothing announces. ``server.ignore_range = True`` makes it answer 200 with the whole file to
+ranged requests.
 ``server.requests`` logs ``(path, Range header or None)`` of every request.
 """
 from __future__ import annotations
@@ -33,10 +37,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             srv.requests.append((self.path, rng))
             plan = srv.plans[self.path].popleft() if srv.plans[self.path] else "ok"
         data = srv.files.get(self.path)
-        if plan == "404" or data is None:
+        steps = dict(step.partition(":")[::2] for step in plan.split("+"))
+        if "404" in steps or data is None:
             self.send_error(404, "Not Found")
             return
-        if plan == "500":
+        if "500" in steps:
             self.send_error(500, "Internal Server Error")
             return
         start = 0
@@ -53,18 +58,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
             self.send_response(200)
-        body = data[start:]
+        body = data[start:] + bytes(int(steps.get("extra") or 0))
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
+        if "nolength" not in steps:
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        if plan.startswith("truncate:"):
-            body = body[: int(plan.split(":")[1])]
-        self.wfile.write(body)
-        self.wfile.flush()
-        if plan.startswith("truncate:"):
+        if "truncate" in steps:
+            body = body[: int(steps["truncate"])]
+        try:
+            self.wfile.write(body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading: fine
+            pass
+        if "truncate" in steps or "nolength" in steps:
             self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class FileServer:

@@ -1,4 +1,4 @@
-"""Datasets: where they live on disk, the registry, the downloader and the loaders.
+"""Datasets: where they live on disk, the registry and its catalogue, downloads and the loaders.
 
 The data root is :func:`rrlib.io.data_root` (re-exported here).
 
@@ -14,8 +14,15 @@ Entry points::
     available(root=None) / print_table()                        # what is registered / present
     download(name, root=None)                                   # python -m rrlib download NAME
     prepare("synth-landmarks", root=None, force=False)          # python -m rrlib prepare ...
-    download_file(url, dest, sha256=None, size=None)            # resumable, verified, atomic
-    extract_archive(path, dest_dir, flatten=False)              # refuses path traversal
+    download_file(url, dest, sha256=None, size=None)            # resumable, verified, atomic, bounded
+    extract_archive(path, dest_dir, flatten=False)              # verified to the end, refuses escapes
+    load_pickle(path, sha256=None)                              # data pickles, never code
+
+Modules: :mod:`~rrlib.datasets.registry` (what a dataset is), :mod:`~rrlib.datasets.catalogue`
+(the registered datasets), :mod:`~rrlib.datasets.transfer` (downloads),
+:mod:`~rrlib.datasets.archives` (extraction), :mod:`~rrlib.datasets.pickles` (restricted
+unpickling), :mod:`~rrlib.datasets.leftovers` (temporary folders of killed runs),
+:mod:`~rrlib.datasets.retrieval` (the loaders), :mod:`~rrlib.datasets.synth` (the generated set).
 """
 from __future__ import annotations
 
@@ -47,17 +54,16 @@ __all__ = [
     "UnsafeArchiveError",
     "download_file",
     "extract_archive",
+    "UnsafePickleError",
+    "load_pickle",
 ]
 
 
 from rrlib.io import data_root  # noqa: E402  (re-exported: rrlib.datasets.data_root)
-from rrlib.datasets.download import (  # noqa: E402
-    ChecksumError,
-    DownloadError,
-    UnsafeArchiveError,
-    download_file,
-    extract_archive,
-)
+from rrlib.datasets.archives import UnsafeArchiveError, extract_archive  # noqa: E402
+from rrlib.datasets.pickles import UnsafePickleError, load_pickle  # noqa: E402
+from rrlib.datasets.transfer import ChecksumError, DownloadError, download_file  # noqa: E402
+from rrlib.datasets import catalogue  # noqa: E402,F401  (registers the datasets)
 from rrlib.datasets.registry import (  # noqa: E402
     DatasetNotFoundError,
     DatasetSpec,

@@ -1,4 +1,6 @@
-"""The dataset registry: what each benchmark is, where its files come from, where they go.
+"""The dataset registry's machinery: what a dataset is, where its files come from, where they go.
+
+The registered datasets themselves are listed in :mod:`rrlib.datasets.catalogue`.
 
 A :class:`DatasetSpec` lists the files of a dataset (:class:`FileSpec`: URL, checksum, size, whether
 it is an archive to unpack) and where the pieces live under the data root, in the revisitop
@@ -10,8 +12,12 @@ layout::
 
 Generated datasets (``synth-landmarks``) have no files but a ``prepare`` callable that writes them.
 
-Sizes: ``size`` of a :class:`FileSpec` is exact and verified; ``approx_size`` is only shown in the
-table (marked ``~``) for files whose exact size we do not pin.
+Sizes: ``size`` of a :class:`FileSpec` is exact and verified, and the download stops there;
+``approx_size`` is only shown in the table (marked ``~``) for files whose exact size we do not pin.
+A file with neither ``sha256`` nor ``size`` is *unpinned*: it is checked only against the length
+the server announces (the ``pinned`` column of ``python -m rrlib datasets`` counts the pinned files).
+A pinned SHA-256 is checked again whenever the file is looked at (once per process and file
+version), so a damaged file of the right size does not count as present.
 
 Functions: :func:`get`, :func:`names`, :func:`register`, :func:`available`, :func:`format_table`,
 :func:`download`, :func:`prepare`.
@@ -23,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from rrlib.datasets.download import download_file, extract_archive
+from rrlib.datasets.archives import extract_archive
+from rrlib.datasets.transfer import download_file
+from rrlib.io import data_root, sha256sum
 
 __all__ = [
     "FileSpec",
@@ -40,6 +48,7 @@ __all__ = [
     "download",
     "prepare",
     "human_size",
+    "resolve_root",
 ]
 
 KB, MB, GB = 1000, 1000**2, 1000**3
@@ -49,9 +58,19 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
     """``root`` as a Path, or the default data root (:func:`rrlib.datasets.data_root`)."""
     if root is not None:
         return Path(root).expanduser()
-    from rrlib.io import data_root
-
     return data_root()
+
+
+# Digests of pinned files already computed in this process: (path, size, mtime_ns) -> sha256.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _digest(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256sum(path)
+    return _DIGESTS[key]
 
 
 class UnknownDatasetError(ValueError):
@@ -100,25 +119,67 @@ class FileSpec:
         """(bytes, exact?) for display."""
         return (self.size, True) if self.size is not None else (self.approx_size, False)
 
+    @property
+    def pinned(self) -> bool:
+        """Whether the file's exact size or SHA-256 is known (else only the server's word is checked)."""
+        return self.sha256 is not None or self.size is not None
+
     def marker(self, root: Path) -> Path:
         """The file whose presence says this archive was fully extracted."""
         return root / self.extract_to / f".{Path(self.dest).name}.done"
 
-    def is_present(self, root: Path) -> bool:
-        """Whether the file (or, for an archive, its extracted content) is in place.
+    def problem(self, root: Path) -> str | None:
+        """Why the file (or, for an archive, its extracted content) is not usable, or None if it is.
 
-        Cheap: an archive counts by its marker, a plain file by existence and exact size when known
-        (the SHA-256 is checked at download time, not on every load).
+        An archive counts by its marker. A plain file must exist, have the pinned size and the pinned
+        SHA-256 (hashed once per process and file version: see :func:`_digest`).
         """
         if self.extract_to is not None:
-            return self.marker(root).is_file()
+            return None if self.marker(root).is_file() else "absent"
         path = root / self.dest
-        return path.is_file() and (self.size is None or path.stat().st_size == self.size)
+        if not path.is_file():
+            return "absent"
+        actual = path.stat().st_size
+        if self.size is not None and actual != self.size:
+            return f"present but {actual:,} bytes, expected {self.size:,}: corrupt or another version"
+        if self.sha256 is not None and _digest(path) != self.sha256.lower():
+            return f"present but its sha256 is {_digest(path)}, expected {self.sha256.lower()}: corrupt"
+        return None
+
+    def is_present(self, root: Path) -> bool:
+        """Whether the file (or, for an archive, its extracted content) is in place and verifies."""
+        return self.problem(root) is None
+
+    def action(self, root: Path) -> str:
+        """What :meth:`fetch` will do: ``"none"`` (present), ``"extract"`` (the archive is already
+        downloaded: it is verified and extracted) or ``"download"``."""
+        if self.is_present(root):
+            return "none"
+        if self.extract_to is not None and (root / self.dest).is_file():
+            return "extract"
+        return "download"
+
+    def remaining(self, root: Path) -> tuple[int, bool]:
+        """(bytes, exact?) still to download: 0 when present or already downloaded, less what a
+        ``.part`` already holds."""
+        if self.action(root) != "download":
+            return 0, True
+        n, exact = self.shown_size
+        part = root / f"{self.dest}.part"
+        done = part.stat().st_size if part.is_file() else 0
+        return max((n or 0) - done, 0), exact and n is not None
 
     def fetch(self, root: Path, *, retries: int = 5, timeout: float = 60.0, backoff: float = 1.0,
               progress: bool = True) -> Path:
-        """Download (and extract) this file under ``root`` unless it is already there."""
+        """Download (and extract) this file under ``root`` unless it is already there.
+
+        An archive is deleted once extracted, and a marker records the extraction; an archive (or
+        ``.part``) still there beside its marker -- a run killed between the two -- is deleted.
+        """
         if self.is_present(root):
+            if self.extract_to is not None:
+                (root / self.dest).unlink(missing_ok=True)
+                (root / f"{self.dest}.part").unlink(missing_ok=True)
             return root / (self.extract_to or self.dest)
         target = download_file(self.url, root / self.dest, self.sha256, self.size, retries=retries,
                                timeout=timeout, backoff=backoff, progress=progress)
@@ -199,20 +260,47 @@ class DatasetSpec:
             exact = exact and is_exact and n is not None
         return total, exact
 
-    def total_download_size(self, root: Path) -> tuple[int, bool]:
-        """(bytes, exact?) still to fetch for this dataset and the absent datasets it requires."""
-        total, exact = self.download_size() if not self.is_present(root) else (0, True)
+    def pending(self, root: Path) -> list[tuple[FileSpec, str]]:
+        """``(file, action)`` for every file of this dataset and of those it requires that
+        :func:`download` still has to fetch (``"download"``) or only to verify and extract
+        (``"extract"``: the archive is on disk already)."""
+        out = []
         for dep in self.requires:
-            dep_total, dep_exact = get(dep).total_download_size(root)
-            total, exact = total + dep_total, exact and dep_exact
+            out += get(dep).pending(root)
+        for f in self.files:
+            action = f.action(root)
+            if action != "none":
+                out.append((f, action))
+        return out
+
+    def total_download_size(self, root: Path) -> tuple[int, bool]:
+        """(bytes, exact?) still to download for this dataset and the datasets it requires (files
+        on disk, whole or as a ``.part``, are not counted)."""
+        total, exact = 0, True
+        for f, action in self.pending(root):
+            n, is_exact = f.remaining(root)
+            total, exact = total + n, exact and is_exact
         return total, exact
 
-    def missing(self, root: Path) -> list[str]:
-        """Relative paths of required pieces that are absent (empty list: the dataset is present)."""
+    def problems(self, root: Path) -> dict[str, str]:
+        """Required pieces that are absent or do not verify: relative path -> why."""
         if self.generated:
             gnd = self.gnd_path
-            return [] if gnd is not None and (root / gnd).is_file() else [gnd or self.folder]
-        return [f.extract_to or f.dest for f in self.files if not f.optional and not f.is_present(root)]
+            return {} if gnd is not None and (root / gnd).is_file() else {gnd or self.folder: "absent"}
+        out = {}
+        for f in self.files:
+            why = None if f.optional else f.problem(root)
+            if why is not None:
+                out[f.extract_to or f.dest] = why
+        return out
+
+    def missing(self, root: Path) -> list[str]:
+        """Relative paths of required pieces that are absent or do not verify (empty: present)."""
+        return list(self.problems(root))
+
+    def file_for(self, rel: str | None) -> FileSpec | None:
+        """The registered file that lands at ``rel`` (relative to the data root), if any."""
+        return next((f for f in self.files if f.dest == rel), None)
 
     def is_present(self, root: Path) -> bool:
         return not self.missing(root)
@@ -302,7 +390,7 @@ def get(name: str) -> DatasetSpec:
 
 
 class DatasetRow(NamedTuple):
-    """One row of :func:`available`."""
+    """One row of :func:`available` (``pinned`` of ``n_files`` files have a known size or SHA-256)."""
 
     name: str
     present: bool
@@ -311,6 +399,8 @@ class DatasetRow(NamedTuple):
     download_exact: bool
     kind: str
     description: str
+    pinned: int = 0
+    n_files: int = 0
 
 
 def available(root: str | os.PathLike | None = None) -> list[DatasetRow]:
@@ -324,7 +414,7 @@ def available(root: str | os.PathLike | None = None) -> list[DatasetRow]:
     for spec in _REGISTRY.values():
         size, exact = spec.download_size()
         rows.append(DatasetRow(spec.name, spec.is_present(root), spec.size_on_disk(root), size, exact,
-                               spec.kind, spec.description))
+                               spec.kind, spec.description, sum(f.pinned for f in spec.files), len(spec.files)))
     return rows
 
 
@@ -332,18 +422,22 @@ def format_table(rows: list[DatasetRow] | None = None, root: str | os.PathLike |
     """The rows of :func:`available` as a plain-text table."""
     root = resolve_root(root)
     rows = available(root) if rows is None else rows
-    header = ("name", "present", "on disk", "download", "description")
+    header = ("name", "present", "on disk", "download", "pinned", "description")
     body = []
     for r in rows:
         spec = _REGISTRY.get(r.name)
-        download = "generated" if spec is not None and spec.generated else human_size(r.download_size, r.download_exact)
-        body.append((r.name, "yes" if r.present else "no", human_size(r.size_on_disk), download, r.description))
+        generated = spec is not None and spec.generated
+        download = "generated" if generated else human_size(r.download_size, r.download_exact)
+        pinned = "-" if generated else f"{r.pinned}/{r.n_files}"
+        body.append((r.name, "yes" if r.present else "no", human_size(r.size_on_disk), download, pinned,
+                     r.description))
     widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header) - 1)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header[:-1], widths)) + "  " + header[-1]]
     lines.append("  ".join("-" * w for w in widths) + "  " + "-" * len(header[-1]))
     for row in body:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1])
-    lines.append(f"(data root: {root}; '~' = approximate size)")
+    lines.append(f"(data root: {root}; '~' = approximate size; pinned = files whose size or SHA-256 is known "
+                 "and verified, the others are checked only against the length the server announces)")
     return "\n".join(lines)
 
 
@@ -387,157 +481,3 @@ def prepare(name: str, root: str | os.PathLike | None = None, *, force: bool = F
         )
     root = resolve_root(root)
     return Path(spec.prepare(root, force))
-
-
-# --------------------------------------------------------------------------------------------
-# The datasets
-# --------------------------------------------------------------------------------------------
-VGG = "https://www.robots.ox.ac.uk/~vgg/data"
-REVISITOP = "http://cmp.felk.cvut.cz/revisitop/data"
-CIRTORCH = "http://cmp.felk.cvut.cz/cnnimageretrieval/data"
-R1M = "http://ptak.felk.cvut.cz/revisitop/revisitop1m"
-
-
-def _prepare_synth(root: Path, force: bool = False) -> Path:
-    try:
-        from rrlib.datasets.synth import generate
-    except ImportError as exc:  # pragma: no cover - only while the generator is missing
-        raise RuntimeError(f"the synth-landmarks generator (rrlib.datasets.synth) is not available: {exc}") from exc
-    return generate(root, force=force)
-
-
-register(DatasetSpec(
-    name="synth-landmarks",
-    description="embedded default: generated landmarks, revisitop format (~70 queries, ~800 db, train split)",
-    kind="retrieval",
-    prepare=_prepare_synth,
-))
-
-# Revisited Oxford / Paris (Radenovic et al., CVPR 2018): the face-blurred "-v1" image archives
-# of the VGG pages (June 2022) and the revisitop ground truth (sha256 of the published files).
-REVISITED_GND = {
-    "roxford5k": FileSpec(f"{REVISITOP}/datasets/roxford5k/gnd_roxford5k.pkl", "datasets/roxford5k/gnd_roxford5k.pkl",
-                          sha256="ba7967754bd2d7d2210a5799f9c45ad5835e269a80ef9d3eba44caa35816c471", size=149_871),
-    "rparis6k": FileSpec(f"{REVISITOP}/datasets/rparis6k/gnd_rparis6k.pkl", "datasets/rparis6k/gnd_rparis6k.pkl",
-                         sha256="d2e729a5293dda7dda8a15c8383424a42e4964a2c4cfea2f32fa85d11d2df499", size=276_508),
-}
-register(DatasetSpec(
-    name="roxford5k",
-    description="Revisited Oxford: 4,993 images, 70 queries, Easy/Medium/Hard",
-    files=(
-        FileSpec(f"{VGG}/oxbuildings/oxbuild_images-v1.tgz", "datasets/roxford5k/oxbuild_images-v1.tgz",
-                 approx_size=int(1.8 * GB), extract_to="datasets/roxford5k/jpg", flatten=True),
-        REVISITED_GND["roxford5k"],
-    ),
-    homepage="https://github.com/filipradenovic/revisitop",
-))
-register(DatasetSpec(
-    name="rparis6k",
-    description="Revisited Paris: 6,322 images, 70 queries, Easy/Medium/Hard",
-    files=tuple(
-        FileSpec(f"{VGG}/parisbuildings/paris_{i}-v1.tgz", f"datasets/rparis6k/paris_{i}-v1.tgz",
-                 approx_size=int(1.2 * GB), extract_to="datasets/rparis6k/jpg", flatten=True)
-        for i in (1, 2)
-    ) + (REVISITED_GND["rparis6k"],),
-    homepage="https://github.com/filipradenovic/revisitop",
-))
-register(DatasetSpec(
-    name="revisitop1m",
-    description="R1M: 1,001,001 distractor images for +R1M (100 archives, optional)",
-    kind="distractors",
-    files=tuple(
-        FileSpec(f"{R1M}/jpg/revisitop1m.{i}.tar.gz", f"datasets/revisitop1m/revisitop1m.{i}.tar.gz",
-                 approx_size=3 * GB, extract_to="datasets/revisitop1m/jpg")
-        for i in range(1, 101)
-    ) + (FileSpec(f"{R1M}/revisitop1m.txt", "datasets/revisitop1m/revisitop1m.txt", approx_size=40 * MB),),
-    gnd="datasets/revisitop1m/revisitop1m.txt",
-    homepage="https://github.com/filipradenovic/revisitop",
-))
-# Old protocol (Philbin et al. 2007 / 2008): cirtorch's ok/junk pickles; images shared with the
-# revisited sets (cirtorch symlinks them; we point at the same folder).
-for _old, _new in (("oxford5k", "roxford5k"), ("paris6k", "rparis6k")):
-    register(DatasetSpec(
-        name=_old,
-        description=f"original {'Oxford 5k' if _old == 'oxford5k' else 'Paris 6k'}, old protocol (ok/junk, 55 queries); images of {_new}",
-        files=(FileSpec(f"{CIRTORCH}/test/{_old}/gnd_{_old}.pkl", f"datasets/{_old}/gnd_{_old}.pkl",
-                        approx_size=300 * KB),),
-        images=f"datasets/{_new}/jpg",
-        requires=(_new,),
-        homepage="https://github.com/filipradenovic/cnnimageretrieval-pytorch",
-    ))
-# Training / whitening sets in the cirtorch layout (Radenovic et al., TPAMI 2018): images under
-# ims/<cid[-2:]>/<cid[-4:-2]>/<cid[-6:-4]>/<cid>, db pickles with train/val splits.
-register(DatasetSpec(
-    name="retrieval-sfm-120k",
-    description="retrieval-SfM-120k: cirtorch training + whitening set (~50 GB of images)",
-    kind="training",
-    files=(
-        FileSpec(f"{CIRTORCH}/train/ims/ims.tar.gz", "datasets/retrieval-sfm-120k/ims.tar.gz",
-                 approx_size=50 * GB, extract_to="datasets/retrieval-sfm-120k/ims"),
-        FileSpec(f"{CIRTORCH}/train/dbs/retrieval-SfM-120k.pkl", "datasets/retrieval-sfm-120k/retrieval-SfM-120k.pkl",
-                 approx_size=10 * MB),
-        FileSpec(f"{CIRTORCH}/train/dbs/retrieval-SfM-120k-whiten.pkl",
-                 "datasets/retrieval-sfm-120k/retrieval-SfM-120k-whiten.pkl", approx_size=10 * MB),
-    ),
-    gnd="datasets/retrieval-sfm-120k/retrieval-SfM-120k.pkl",
-    images="datasets/retrieval-sfm-120k/ims",
-    homepage="https://github.com/filipradenovic/cnnimageretrieval-pytorch",
-))
-register(DatasetSpec(
-    name="retrieval-sfm-30k",
-    description="retrieval-SfM-30k whitening pairs (ECCV 2016); images of retrieval-sfm-120k",
-    kind="training",
-    files=(FileSpec(f"{CIRTORCH}/train/dbs/retrieval-SfM-30k-whiten.pkl",
-                    "datasets/retrieval-sfm-30k/retrieval-SfM-30k-whiten.pkl", approx_size=3 * MB),),
-    gnd="datasets/retrieval-sfm-30k/retrieval-SfM-30k-whiten.pkl",
-    images="datasets/retrieval-sfm-120k/ims",
-    requires=("retrieval-sfm-120k",),
-    homepage="https://github.com/filipradenovic/cnnimageretrieval-pytorch",
-))
-# Pre-computed R101-GeM descriptors shipped with revisitop (the first exact reproduction target:
-# ROxf M 64.67 / H 38.47, RPar M 77.20 / H 56.32 with the revisitop evaluation).
-register(DatasetSpec(
-    name="revisitop-r101-gem",
-    description="revisitop's pre-computed ResNet101-GeM (rSfM120k) features for roxford5k/rparis6k "
-                "(.mat) with the two gnd files: all the exact reproduction needs, no images",
-    kind="features",
-    files=tuple(
-        FileSpec(f"{REVISITOP}/features/{d}_resnet_rsfm120k_gem.mat", f"features/{d}_resnet_rsfm120k_gem.mat",
-                 approx_size=n * MB)
-        for d, n in (("roxford5k", 42), ("rparis6k", 53))
-    ) + tuple(REVISITED_GND.values()),
-    homepage="https://github.com/filipradenovic/revisitop",
-))
-# Later topics (download only for now: no loader yet).
-register(DatasetSpec(
-    name="holidays",
-    description="INRIA Holidays: 1,491 images, 500 queries (download only, no loader yet)",
-    kind="files",
-    files=tuple(
-        FileSpec(f"ftp://ftp.inrialpes.fr/pub/lear/douze/data/jpg{i}.tar.gz", f"datasets/holidays/jpg{i}.tar.gz",
-                 approx_size=n, extract_to="datasets/holidays/jpg", flatten=True)
-        for i, n in ((1, int(1.1 * GB)), (2, int(1.7 * GB)))
-    ),
-    homepage="https://lear.inrialpes.fr/people/jegou/data.php",
-))
-register(DatasetSpec(
-    name="instre",
-    description="INSTRE: 28,543 images, 1,250 queries, with Iscen et al.'s gnd_instre.mat (download only)",
-    kind="files",
-    files=(
-        FileSpec("ftp://ftp.irisa.fr/local/texmex/corpus/instre/instre.tar.gz", "datasets/instre/instre.tar.gz",
-                 approx_size=int(2.3 * GB), extract_to="datasets/instre"),
-        FileSpec("ftp://ftp.irisa.fr/local/texmex/corpus/instre/gnd_instre.mat", "datasets/instre/gnd_instre.mat",
-                 approx_size=200 * KB),
-    ),
-    homepage="http://isia.ict.ac.cn/dataset/instre.html",
-))
-register(DatasetSpec(
-    name="cub200",
-    description="CUB-200-2011: 11,788 bird images, 200 classes (metric learning; download only)",
-    kind="files",
-    files=(FileSpec("https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
-                    "datasets/cub200/CUB_200_2011.tgz", approx_size=int(1.15 * GB),
-                    extract_to="datasets/cub200"),),
-    homepage="https://www.vision.caltech.edu/datasets/cub_200_2011/",
-))

@@ -12,21 +12,26 @@ dict::
 Images are read as **PIL images in RGB mode** (what torchvision transforms take; ``np.asarray(img)``
 gives an ``H x W x 3`` ``uint8`` array). Queries are cropped to their box with ``img.crop(bbx)``,
 exactly as cirtorch does (Pillow rounds the float box to whole pixels).
+
+Pickles are read with :func:`rrlib.datasets.pickles.load_pickle` (plain data only, never code; the
+SHA-256 checked where the catalogue pins it), and their content is validated: an error names the file
+and the field.
 """
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.io import loadmat
 
 from rrlib.datasets import registry
-from rrlib.io import read_rgb
+from rrlib.datasets.pickles import load_pickle
 from rrlib.datasets.registry import DatasetNotFoundError, DatasetSpec, human_size, resolve_root
+from rrlib.io import read_rgb
 
-__all__ = ["RetrievalDataset", "gnd_digest", "load", "dataset_files", "revisitop_features", "training_split", "whitening_split", "IMAGE_EXTENSIONS"]
+__all__ = ["RetrievalDataset", "load", "dataset_files", "revisitop_features", "training_split", "whitening_split", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"})
 DEFAULT_EXT = ".jpg"
@@ -146,31 +151,39 @@ class RetrievalDataset:
                 f"{self.n_queries:,} queries, {kind}; images in {self.image_dir})")
 
 
-def gnd_digest(data) -> str:
-    """12 hex digits of SHA-256 of ``data``'s ground-truth file (``"nognd"`` without one): the
-    dataset part of every feature-cache key, so caches follow a regenerated dataset."""
-    import hashlib
+def _check_names(names, field_name: str, where: str) -> None:
+    """``imlist`` / ``qimlist`` must be a list (or tuple / 1-D array) of strings."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple, np.ndarray)):
+        raise ValueError(f"{where}: {field_name!r} should be a list of image names, got a {type(names).__name__}")
+    bad = next((i for i, n in enumerate(names) if not isinstance(n, str)), None)
+    if bad is not None:
+        raise ValueError(f"{where}: {field_name}[{bad}] should be an image name (str), got {names[bad]!r}")
 
-    gnd_file = Path(data.folder) / f"gnd_{data.name}.pkl"
-    return hashlib.sha256(gnd_file.read_bytes()).hexdigest()[:12] if gnd_file.is_file() else "nognd"
 
-
-def _check_gnd(gnd: list[dict], n_queries: int, n_db: int, name: str) -> None:
-    """Raise ValueError naming the query and field when the ground truth is malformed."""
+def _check_gnd(gnd: list[dict], n_queries: int, n_db: int, where: str) -> None:
+    """Raise ValueError naming ``where`` (the file or dataset), the query and the field when the
+    ground truth is malformed: indices must be integers in ``0 .. n_db - 1``, ``bbx`` four numbers."""
+    if isinstance(gnd, (str, bytes, dict)) or not isinstance(gnd, (list, tuple)):
+        raise ValueError(f"{where}: 'gnd' should be a list with one dict per query, got a {type(gnd).__name__}")
     if n_queries and len(gnd) != n_queries:
-        raise ValueError(f"{name}: {len(gnd)} ground-truth entries for {n_queries} queries")
+        raise ValueError(f"{where}: {len(gnd)} ground-truth entries for {n_queries} queries")
     for q, g in enumerate(gnd):
         if not isinstance(g, dict):
-            raise ValueError(f"{name}: gnd[{q}] is a {type(g).__name__}, expected a dict")
+            raise ValueError(f"{where}: gnd[{q}] is a {type(g).__name__}, expected a dict")
         keys = ("easy", "hard", "junk") if "easy" in g or "hard" in g else ("ok", "junk")
         for key in keys:
             if key not in g:
-                raise ValueError(f"{name}: gnd[{q}] lacks {key!r} (has {sorted(g)})")
+                raise ValueError(f"{where}: gnd[{q}] lacks {key!r} (has {sorted(g)})")
             idx = np.asarray(g[key]).ravel()
+            if idx.size and (idx.dtype.kind not in "iu" or idx.dtype == bool):
+                raise ValueError(f"{where}: gnd[{q}][{key!r}] should hold integer indices into imlist, "
+                                 f"got {idx.dtype} values such as {idx[0]!r}")
             if idx.size and (idx.min() < 0 or idx.max() >= n_db):
-                raise ValueError(f"{name}: gnd[{q}][{key!r}] has indices outside 0..{n_db - 1}")
-        if "bbx" in g and np.asarray(g["bbx"]).size != 4:
-            raise ValueError(f"{name}: gnd[{q}]['bbx'] should be [x1, y1, x2, y2], got {g['bbx']!r}")
+                raise ValueError(f"{where}: gnd[{q}][{key!r}] has indices outside 0..{n_db - 1}")
+        if "bbx" in g:
+            bbx = np.asarray(g["bbx"])
+            if bbx.size != 4 or bbx.dtype.kind not in "iuf" or not np.isfinite(bbx.astype(float)).all():
+                raise ValueError(f"{where}: gnd[{q}]['bbx'] should be four numbers [x1, y1, x2, y2], got {g['bbx']!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,9 +196,19 @@ def _missing(spec: DatasetSpec, root: Path) -> list[str]:
     return out + spec.missing(root)
 
 
+def _problems(spec: DatasetSpec, root: Path) -> dict[str, str]:
+    out = {}
+    for dep in spec.requires:
+        out.update(_problems(registry.get(dep), root))
+    out.update(spec.problems(root))
+    return out
+
+
 def _not_found(spec: DatasetSpec, root: Path, missing: list[str]) -> DatasetNotFoundError:
     size, exact = spec.total_download_size(root)
-    listing = "\n".join(f"    {root / m}" for m in missing)
+    problems = _problems(spec, root)
+    listing = "\n".join(f"    {root / m}" + (f"  ({problems[m]})" if problems.get(m, "absent") != "absent" else "")
+                        for m in missing)
     files = "\n".join(f"    {f.url}  ->  {root / f.dest}" + (f"  (extract into {root / f.extract_to})" if f.extract_to else "")
                       for f in spec.files[:4])
     more = f"\n    ... and {len(spec.files) - 4} more" if len(spec.files) > 4 else ""
@@ -254,13 +277,21 @@ def load(name: str, root: str | os.PathLike | None = None, download: bool = Fals
     _ensure(spec, root, download)
     gnd_file = root / spec.gnd_path
     if gnd_file.suffix == ".txt":  # revisitop1m: an image list, no queries
-        data = {"imlist": gnd_file.read_text().splitlines(), "qimlist": [], "gnd": []}
+        try:
+            data = {"imlist": gnd_file.read_text().splitlines(), "qimlist": [], "gnd": []}
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{gnd_file} is not a text list of image names ({exc})") from exc
     else:
-        with open(gnd_file, "rb") as f:
-            data = pickle.load(f)
+        pinned = spec.file_for(spec.gnd_path)
+        data = load_pickle(gnd_file, sha256=pinned.sha256 if pinned is not None else None)
+        if not isinstance(data, dict):
+            raise ValueError(f"{gnd_file} holds a {type(data).__name__}, not a revisitop ground-truth dict")
         missing_keys = {"imlist", "qimlist", "gnd"} - set(data)
         if missing_keys:
             raise ValueError(f"{gnd_file} lacks {sorted(missing_keys)}: not a revisitop ground-truth file")
+    _check_names(data["imlist"], "imlist", str(gnd_file))
+    _check_names(data["qimlist"], "qimlist", str(gnd_file))
+    _check_gnd(data["gnd"], len(data["qimlist"]), len(data["imlist"]), str(gnd_file))
     extra = {k: v for k, v in data.items() if k not in ("imlist", "qimlist", "gnd")}
     return RetrievalDataset(spec.name, root, root / spec.folder, root / spec.images_path,
                             data["imlist"], data["qimlist"], data["gnd"], extra)
@@ -288,19 +319,25 @@ def revisitop_features(dataset: str, root: str | os.PathLike | None = None, down
         X, Q, gnd = revisitop_features("roxford5k")
         evaluate_revisited(X @ Q.T, gnd)   # E 84.81, M 64.67, H 38.47 (revisitop README)
     """
-    from scipy.io import loadmat
-
     if dataset not in ("roxford5k", "rparis6k"):
         raise ValueError(f"revisitop publishes R101-GeM features of 'roxford5k' and 'rparis6k', not {dataset!r}")
     root = resolve_root(root)
     _ensure(registry.get("revisitop-r101-gem"), root, download)
-    mat = loadmat(root / "features" / f"{dataset}_resnet_rsfm120k_gem.mat")
-    with open(root / registry.get(dataset).gnd_path, "rb") as f:
-        cfg = pickle.load(f)
+    mat_file = root / "features" / f"{dataset}_resnet_rsfm120k_gem.mat"
+    try:
+        mat = loadmat(mat_file)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ValueError(f"{mat_file} is not a readable .mat file ({type(exc).__name__}: {exc}); "
+                         "delete it and download it again") from exc
+    if "X" not in mat or "Q" not in mat:
+        raise ValueError(f"{mat_file} lacks the descriptor matrices 'X' and 'Q'")
+    spec = registry.get(dataset)
+    gnd_file = root / spec.gnd_path
+    cfg = load_pickle(gnd_file, sha256=spec.file_for(spec.gnd_path).sha256)
     X, Q = np.ascontiguousarray(mat["X"].T), np.ascontiguousarray(mat["Q"].T)
     if X.shape[0] != len(cfg["imlist"]) or Q.shape[0] != len(cfg["qimlist"]) or X.shape[1] != Q.shape[1]:
         raise ValueError(
-            f"{dataset}: features X {mat['X'].shape} / Q {mat['Q'].shape} do not match the gnd "
+            f"{mat_file}: features X {mat['X'].shape} / Q {mat['Q'].shape} do not match the gnd "
             f"({len(cfg['imlist'])} database images, {len(cfg['qimlist'])} queries)"
         )
     return X, Q, cfg["gnd"]
@@ -313,9 +350,11 @@ def training_split(data: RetrievalDataset) -> tuple[list[Path], np.ndarray]:
     path = data.folder / f"train_{data.name}.pkl"
     if not path.is_file():
         raise FileNotFoundError(f"{data.name} has no training split ({path} is absent)")
-    with open(path, "rb") as f:
-        train = pickle.load(f)
-    return [_image_path(data.image_dir, n) for n in train["imlist"]], np.asarray(train["cluster"])
+    train = load_pickle(path)
+    try:
+        return [_image_path(data.image_dir, n) for n in train["imlist"]], np.asarray(train["cluster"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a training split (needs 'imlist' and 'cluster'): {exc!r}") from exc
 
 
 #: The benchmark each revisited test set learns its whitening (or codebook) on: the other city,

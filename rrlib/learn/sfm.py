@@ -5,14 +5,20 @@ holds, for its ``"train"`` and ``"val"`` parts, the image ids ``cids``, their 3D
 ``cluster`` and the query-positive pairs ``qidxs`` / ``pidxs`` that Radenović et al. chose from
 the 3D reconstructions [S4] (their positives: the images sharing enough 3D points). Images are
 stored as ``ims/<cid[-2:]>/<cid[-4:-2]>/<cid[-6:-4]>/<cid>`` (cirtorch's ``cid2filename``).
+
+The pickle has no published checksum: it is read with :func:`rrlib.datasets.load_pickle`, which
+builds plain data (lists, dicts, strings, numbers, numpy arrays) and refuses anything that could run
+code, and its fields are checked; every error names the file.
 """
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
+
+from rrlib.datasets import DatasetNotFoundError, load_pickle
+from rrlib.io import data_root
 
 __all__ = ["sfm120k_training", "cid_to_path"]
 
@@ -27,11 +33,9 @@ def sfm120k_training(root: str | os.PathLike | None = None, part: str = "train")
 
     ``paths`` and ``clusters`` (the 3D model of each image) feed :func:`rrlib.learn.finetune` as
     ``train``; the pairs feed a :class:`rrlib.learn.TupleMiner` with ``positives="given"``.
-    Raises :class:`rrlib.datasets.DatasetNotFoundError` naming the download command when absent.
+    Raises :class:`rrlib.datasets.DatasetNotFoundError` naming the download command when absent, and
+    ValueError naming the file when it is not a plain-data retrieval-SfM database.
     """
-    from rrlib.datasets import DatasetNotFoundError
-    from rrlib.io import data_root
-
     folder = Path(root) if root is not None else data_root() / "datasets" / "retrieval-sfm-120k"
     db_file, ims = folder / "retrieval-SfM-120k.pkl", folder / "ims"
     if not db_file.is_file() or not ims.is_dir():
@@ -39,7 +43,13 @@ def sfm120k_training(root: str | os.PathLike | None = None, part: str = "train")
                                    "python -m rrlib download retrieval-sfm-120k (about 50 GB)")
     if part not in ("train", "val"):
         raise ValueError(f"part must be 'train' or 'val', got {part!r}")
-    with open(db_file, "rb") as f:
-        db = pickle.load(f)[part]
-    paths = [cid_to_path(c, ims) for c in db["cids"]]
-    return paths, np.asarray(db["cluster"]), (np.asarray(db["qidxs"]), np.asarray(db["pidxs"]))
+    db = load_pickle(db_file)
+    try:
+        db = db[part]
+        cids = db["cids"]
+        if isinstance(cids, str) or not all(isinstance(c, str) for c in cids):
+            raise TypeError("'cids' should be a list of image ids (str)")
+        paths = [cid_to_path(c, ims) for c in cids]
+        return paths, np.asarray(db["cluster"]), (np.asarray(db["qidxs"]), np.asarray(db["pidxs"]))
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"{db_file} is not a retrieval-SfM database (part {part!r}): {exc!r}") from exc

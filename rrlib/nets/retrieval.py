@@ -4,23 +4,38 @@ They are ResNet / VGG trunks fine-tuned on SfM-120k (or Google Landmarks 2018) w
 exponent and, for the ``-w`` networks, a whitening layer trained end-to-end. The checkpoint files
 (``{"state_dict", "meta"}``, keys ``features.*``, ``pool.p``, ``whiten.*``) are downloaded by URL
 into torchvision's checkpoint cache with the resumable, atomic downloader of
-:mod:`rrlib.datasets.download`; offline and absent, the error says which file to place where.
-The SHA-256 of these files is not published; the loader checks the checkpoint's structure
-(architecture, parameter names and shapes) instead, and fails loudly on any mismatch.
+:mod:`rrlib.datasets.transfer`; offline and absent, the error says which file to place where.
+
+No code from the network: the file is read with ``torch.load(weights_only=True)`` (tensors and
+plain data only: cirtorch's ``meta`` is a dict of strings, numbers and lists), so a crafted file
+cannot run code, neither on the first call nor later from the cache. Integrity: as torch.hub's
+``check_hash``, the hex digits after the last ``-`` of the file name (``...-gem-b80fb85.pth``) must
+begin the file's SHA-256; a file that does not match is never given its final name (and a cached
+file that no longer matches is downloaded again). Those 7 digits detect corruption, not a
+determined forger -- ``weights_only`` is what keeps code out. The loader also checks the
+checkpoint's structure (architecture, parameter names and shapes) and fails loudly on any mismatch.
 """
 from __future__ import annotations
 
+import pickle
+import re
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
+import torchvision
 from torch import nn
 
+from ..datasets.transfer import DownloadError, download_file
 from ..vectors import normalize_rows
 from .pooling import GeM
+from .weights import WeightsUnavailableError, checkpoint_dir
 
-__all__ = ["RETRIEVAL_NETWORKS", "RetrievalNetwork", "retrieval_network"]
+__all__ = ["RETRIEVAL_NETWORKS", "RetrievalNetwork", "hash_prefix", "retrieval_network"]
+
+# torch.hub's HASH_REGEX: "bfd8deac" in "resnet18-bfd8deac.pth"
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")
 
 _CIRTORCH = "http://cmp.felk.cvut.cz/cnnimageretrieval/data/networks"
 
@@ -56,9 +71,13 @@ class RetrievalNetwork:
     meta: dict
 
 
-def _trunk(architecture: str) -> nn.Module:
-    import torchvision
+def hash_prefix(file_name: str) -> str | None:
+    """The SHA-256 prefix in a torch.hub-style file name (``name-<hex>.pth``), or None without one."""
+    match = _HASH_IN_NAME.search(file_name)
+    return match.group(1) if match and len(match.group(1)) >= 6 else None
 
+
+def _trunk(architecture: str) -> nn.Module:
     net = torchvision.models.get_model(architecture, weights=None)  # filled from the checkpoint
     if architecture.startswith("resnet"):
         return nn.Sequential(*list(net.children())[:-2])
@@ -71,20 +90,32 @@ def retrieval_network(name: str, *, url: str | None = None, retries: int = 5) ->
     """Download (once, into torchvision's checkpoint cache) and build a cirtorch retrieval network.
 
     ``url`` overrides the registered address (a mirror); ``retries`` is passed to the downloader.
+    The file name's hash prefix is verified and the file is read with ``weights_only=True`` (see the
+    module docstring).
+
+    Raises
+    ------
+    WeightsUnavailableError
+        The file cannot be downloaded, or does not match the hash prefix in its name.
+    ValueError
+        The file holds more than tensors and plain data (it could run code), or is not a cirtorch
+        checkpoint of a supported architecture; the message names the file.
     """
-    from rrlib.datasets.download import DownloadError, download_file
-
-    from .weights import WeightsUnavailableError, checkpoint_dir
-
     url = url or RETRIEVAL_NETWORKS.get(name)
     if url is None:
         raise ValueError(f"unknown retrieval network {name!r}; available: {sorted(RETRIEVAL_NETWORKS)}")
     dest = checkpoint_dir() / url.rsplit("/", 1)[-1]
     try:
-        download_file(url, dest, retries=retries)
+        download_file(url, dest, sha256=hash_prefix(dest.name), retries=retries)
     except DownloadError as err:
         raise WeightsUnavailableError(f"{name}: {err}") from None
-    state = torch.load(dest, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(dest, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{dest} holds more than tensors and plain data, so loading it could run code; "
+                         f"refusing it ({str(err).splitlines()[0]}). Delete it.") from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ValueError(f"{dest} is not a readable checkpoint ({type(err).__name__}: {err}); delete it and retry") from err
     if not isinstance(state, dict) or not {"state_dict", "meta"} <= set(state):
         raise ValueError(f"{dest} is not a cirtorch checkpoint (no 'state_dict' / 'meta'); delete it and retry")
     meta, sd = state["meta"], state["state_dict"]

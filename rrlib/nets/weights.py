@@ -14,7 +14,6 @@ Random weights are never substituted silently.
 """
 from __future__ import annotations
 
-import importlib.resources
 import importlib.util
 import os
 import shutil
@@ -22,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 
 from rrlib.io import sha256sum
 
@@ -56,17 +56,20 @@ def checkpoint_dir() -> Path:
 def packaged_mobilenet_v2_file() -> Path | None:
     """Path of ``mobilenet_v2-b0353104.pth`` inside the offline weights package, or ``None``.
 
-    Located with :mod:`importlib` (no hard-coded site-packages path); ``None`` when the package is
-    not installed or does not contain the file.
+    Located with :func:`importlib.util.find_spec`, which finds the package's folder on
+    ``sys.path`` **without importing it** (none of the package's code runs; the file it finds is
+    verified by its SHA-256 before use). ``None`` when the package is not installed or does not
+    contain the file.
     """
-    if importlib.util.find_spec(OFFLINE_PACKAGE) is None:
-        return None
-    candidate = importlib.resources.files(OFFLINE_PACKAGE) / "weights" / MOBILENET_V2_FILE
     try:
-        with importlib.resources.as_file(candidate) as path:
-            return Path(path) if Path(path).is_file() else None
-    except (FileNotFoundError, ModuleNotFoundError):
+        spec = importlib.util.find_spec(OFFLINE_PACKAGE)
+    except (ImportError, ValueError):
         return None
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        candidate = Path(folder) / "weights" / MOBILENET_V2_FILE
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _copy_atomically(src: Path, dest: Path) -> None:
@@ -83,8 +86,6 @@ def _copy_atomically(src: Path, dest: Path) -> None:
 
 
 def _placement_help() -> str:
-    from torchvision.models import MobileNet_V2_Weights
-
     return (
         f"Place the file {MOBILENET_V2_FILE} (sha256 {MOBILENET_V2_SHA256}) at "
         f"{checkpoint_dir() / MOBILENET_V2_FILE}: download it from "
@@ -144,8 +145,6 @@ def load_mobilenet_v2(progress: bool = False) -> torch.nn.Module:
         When the weights are not cached, not packaged and cannot be downloaded; the message names
         the file and the folder to put it in.
     """
-    from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
-
     ensure_mobilenet_v2_checkpoint()
     try:
         return mobilenet_v2(weights=MobileNet_V2_Weights.IMAGENET1K_V1, progress=progress)

@@ -264,3 +264,88 @@ def test_real_gnd_served_verified_and_loaded(name, n_db, file_server, tmp_path, 
     medium = data.old_protocol("medium")
     assert len(medium) == 70
     assert all(len(m["ok"]) == len(g["easy"]) + len(g["hard"]) for m, g in zip(medium, data.gnd))
+
+
+# --------------------------------------------------------------------------------------------
+# Files that do not verify, malformed ground truth, what the CLI says, leftovers
+# --------------------------------------------------------------------------------------------
+def test_corrupt_gnd_of_the_right_size_is_not_present(toy, file_server, tmp_path):
+    spec, *_ = toy
+    ds.load("toy-landmarks", root=tmp_path, download=True)
+    gnd = tmp_path / "datasets" / "toy-landmarks" / "gnd_toy-landmarks.pkl"
+    data = bytearray(gnd.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    gnd.write_bytes(bytes(data))  # same size, other bytes
+    assert not spec.is_present(tmp_path)
+    with pytest.raises(ds.DatasetNotFoundError) as info:
+        ds.load("toy-landmarks", root=tmp_path)
+    assert str(gnd) in str(info.value) and "sha256" in str(info.value)
+    assert ds.load("toy-landmarks", root=tmp_path, download=True).n_images == 6  # fetched again
+    assert spec.is_present(tmp_path)
+
+
+def _write_gnd(tmp_path, isolated_registry, content: dict) -> Path:
+    registry.register(DatasetSpec(name="hand-made", description="placed by hand", files=(
+        FileSpec("http://127.0.0.1:9/gnd_hand-made.pkl", "datasets/hand-made/gnd_hand-made.pkl"),)))
+    path = tmp_path / "datasets" / "hand-made" / "gnd_hand-made.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(content))
+    return path
+
+
+GOOD = {"imlist": ["a", "b"], "qimlist": ["q"], "gnd": [{"bbx": [0, 0, 4, 4], "easy": [0], "hard": [1], "junk": []}]}
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"gnd": [{"bbx": [0, 0, 4, 4], "easy": [0.5], "hard": [], "junk": []}]}, "'easy'"),
+    ({"gnd": [{"bbx": [0, 0, 4, 4], "easy": [True], "hard": [], "junk": []}]}, "'easy'"),
+    ({"imlist": "ab"}, "'imlist'"),
+    ({"qimlist": "q"}, "'qimlist'"),
+    ({"imlist": ["a", 2]}, "imlist[1]"),
+    ({"gnd": {"bbx": [0, 0, 4, 4]}}, "'gnd'"),
+    ({"gnd": [{"bbx": [0, 0, "x", 4], "easy": [0], "hard": [], "junk": []}]}, "'bbx'"),
+])
+def test_malformed_ground_truth_names_file_and_field(tmp_path, isolated_registry, change, field):
+    path = _write_gnd(tmp_path, isolated_registry, {**GOOD, **change})
+    with pytest.raises(ValueError) as info:
+        ds.load("hand-made", root=tmp_path)
+    assert str(path) in str(info.value) and field in str(info.value)
+
+
+def test_unreadable_unpinned_gnd_names_the_file(tmp_path, isolated_registry):
+    path = _write_gnd(tmp_path, isolated_registry, GOOD)
+    assert ds.load("hand-made", root=tmp_path).n_images == 2
+    path.write_bytes(path.read_bytes()[:-20])  # truncated
+    with pytest.raises(ValueError) as info:
+        ds.load("hand-made", root=tmp_path)
+    assert str(path) in str(info.value)
+
+
+def test_cli_says_it_extracts_an_archive_already_downloaded(toy, file_server, tmp_path, capsys):
+    spec, *_ = toy
+    archive = spec.files[0]
+    (tmp_path / archive.dest).parent.mkdir(parents=True)
+    (tmp_path / archive.dest).write_bytes(file_server.files["/vgg/toy-v1.tgz"])  # placed by hand
+    assert main(["download", "toy-landmarks", "--root", str(tmp_path), "--quiet"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "verifying and extracting toy-v1.tgz" in first and "downloading" in first  # the gnd is fetched
+    assert "GB" not in first and file_server.requests_for("/vgg/toy-v1.tgz") == []
+    assert main(["download", "toy-landmarks", "--root", str(tmp_path), "--quiet"]) == 0
+    assert "checking toy-landmarks (all files present)" in capsys.readouterr().out
+
+
+def test_archive_left_beside_its_done_marker_is_removed(toy, tmp_path):
+    spec, *_ = toy
+    ds.download("toy-landmarks", tmp_path, progress=False)
+    archive = tmp_path / spec.files[0].dest
+    archive.write_bytes(b"a run killed after the marker, before deleting the archive")
+    (tmp_path / f"{spec.files[0].dest}.part").write_bytes(b"and a part")
+    ds.download("toy-landmarks", tmp_path, progress=False)
+    assert not archive.exists() and not (tmp_path / f"{spec.files[0].dest}.part").exists()
+
+
+def test_table_counts_the_pinned_files(tmp_path):
+    out = ds.format_table(root=tmp_path)
+    line = next(l for l in out.splitlines() if l.startswith("roxford5k "))
+    assert "1/2" in line.split() and "pinned" in out
+    assert all(f.sha256 and f.size for f in ds.get("revisitop-r101-gem").files if f.dest.endswith(".pkl"))

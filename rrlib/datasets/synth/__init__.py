@@ -66,14 +66,14 @@ Example
 from .build import (EASY_MAX_ANGLE, EASY_MAX_ROLL, EASY_MIN_VISIBLE, EASY_SCALE_RANGE, JUNK_MAX_VISIBLE,
                     JUNK_MIN_ANGLE, JUNK_MIN_SIZE, NAME, VERSION, SynthConfig, ground_truth, label, landmark,
                     query_box)
-from .plot import plot_query_examples, query_examples
 from .scene import grid_points, project
 from .truth import true_homography
 from .writer import dataset_dir, generate, stamp_of
 
+
 __all__ = [
     "EASY_MAX_ANGLE", "EASY_MAX_ROLL", "EASY_MIN_VISIBLE", "EASY_SCALE_RANGE", "JUNK_MAX_VISIBLE",
     "JUNK_MIN_ANGLE", "JUNK_MIN_SIZE", "NAME", "VERSION", "SynthConfig", "dataset_dir", "generate",
-    "grid_points", "ground_truth", "label", "landmark", "plot_query_examples", "project", "query_box",
-    "query_examples", "stamp_of", "true_homography",
+    "grid_points", "ground_truth", "label", "landmark", "project", "query_box", "stamp_of",
+    "true_homography",
 ]

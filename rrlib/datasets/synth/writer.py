@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...io import data_root
 from ...progress import progress as report
+from ..leftovers import owner_tag, remove_stale
 from .build import (NAME, VERSION, SynthConfig, _landmark_id, _landmark_info, _plan, _run, ground_truth,
                     landmark)
 
@@ -26,8 +28,6 @@ STAMP = "stamp.json"
 def dataset_dir(root: str | os.PathLike | None = None) -> Path:
     """``<root>/datasets/synth-landmarks`` (``root`` defaults to :func:`rrlib.datasets.data_root`)."""
     if root is None:
-        from ...io import data_root
-
         root = data_root()
     return Path(root) / "datasets" / NAME
 
@@ -175,9 +175,10 @@ def generate(root: str | os.PathLike | None = None, *, seed: int = 0, image_size
 
     Notes
     -----
-    The dataset is written into a temporary sibling folder and renamed into place only when
-    complete, so an interrupted run leaves no half-made dataset (a stale temporary folder is removed
-    by the next run).
+    The dataset is written into a temporary sibling folder ``.synth-landmarks.tmp-<pid>@<host>``
+    and renamed into place only when complete, so an interrupted run leaves no half-made dataset;
+    the temporary folders of runs that were killed (their process is gone) are removed by the next
+    run (:func:`rrlib.datasets.leftovers.remove_stale`), those of a concurrent run are left alone.
     """
     cfg = config or SynthConfig()
     if image_size < 64:
@@ -188,9 +189,11 @@ def generate(root: str | os.PathLike | None = None, *, seed: int = 0, image_size
         return target
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{NAME}.tmp-{os.getpid()}"
-    old = parent / f".{NAME}.old-{os.getpid()}"
-    for stale in (tmp, old):
+    for kind in ("tmp", "old"):
+        remove_stale(parent, f".{NAME}.{kind}-")
+    tmp = parent / f".{NAME}.tmp-{owner_tag()}"
+    old = parent / f".{NAME}.old-{owner_tag()}"
+    for stale in (tmp, old):  # this very process, from an earlier call that was interrupted
         if stale.exists():
             shutil.rmtree(stale)
     try:
