@@ -13,6 +13,9 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 __all__ = ["CHUNK", "data_root", "read_rgb", "sha256sum"]
 
 CHUNK = 1 << 20  # bytes read at a time when hashing or copying
@@ -36,13 +39,36 @@ def data_root() -> Path:
     return Path.home() / ".cache" / "rrlib"
 
 
-def read_rgb(path: str | os.PathLike):
-    """An image file read as a PIL RGB image, the file closed (the one reader of rrlib)."""
-    from PIL import Image
+def read_rgb(path: str | os.PathLike) -> Image.Image:
+    """An image file read as a PIL RGB image, the file closed (the one reader of rrlib).
 
-    with open(path, "rb") as f:  # open explicitly: no file handle left to the garbage collector
-        img = Image.open(f)
-        return img.convert("RGB")
+    16-bit grey images (PIL modes ``I;16``, ``I;16B``, ``I;16L``, ``I;16N`` and ``I``, e.g. a
+    16-bit PNG) are scaled to 8 bits, ``round(v / 257)`` (65535 -> 255), instead of being clipped
+    at 255; 32-bit integer values outside 0..65535 and float images (mode ``F``) have no known
+    scale and raise ValueError. A file that cannot be decoded (truncated, corrupt, not an image)
+    raises OSError naming the file; a missing file raises FileNotFoundError.
+    """
+    try:
+        with open(path, "rb") as f:  # open explicitly: no file handle left to the garbage collector
+            img = Image.open(f)
+            img.load()
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise  # their messages name the file
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise OSError(f"cannot read the image {path}: {err}") from err
+    return _to_rgb(img, path)
+
+
+def _to_rgb(img: Image.Image, path) -> Image.Image:
+    if img.mode.startswith("I;16") or img.mode == "I":
+        v = np.asarray(img)
+        if v.size and (v.min() < 0 or v.max() > 65535):
+            raise ValueError(f"{path}: 32-bit integer image with values in [{v.min()}, {v.max()}], outside the "
+                             "16-bit range 0..65535: no known scale to 8 bits")
+        img = Image.fromarray(np.rint(v / 257.0).astype(np.uint8))
+    elif img.mode == "F":
+        raise ValueError(f"{path}: a floating-point image (PIL mode F) has no known scale to 8 bits; convert it first")
+    return img.convert("RGB")
 
 
 def sha256sum(path: str | os.PathLike, chunk: int = CHUNK) -> str:

@@ -6,7 +6,8 @@
 * :mod:`rrlib.learn.train` -- fine-tuning backbone + GeM (+ whitening) on a training split,
   evaluated on the test split every epoch, saved in the data root.
 * :mod:`rrlib.learn.sfm` -- cirtorch's retrieval-SfM-120k training pairs (the paper setting).
-* :mod:`rrlib.learn.plots` -- notebook 04's figures.
+
+Notebook 04's figures are in :mod:`rrlib.viz.learning`.
 """
 from .losses import (LOSSES, ContrastiveLoss, ContrastiveSimilarityLoss, MultiSimilarityLoss, TripletLoss,
                      contrastive_loss, contrastive_similarity_loss, multi_similarity_from_similarities,
@@ -15,7 +16,7 @@ from .mining import (NEGATIVE_STRATEGIES, POSITIVE_STRATEGIES, Miner, TupleMiner
                      hard_negatives, random_negatives, scale_changes, select_positives, synth_geometry)
 from .sfm import sfm120k_training
 from .train import (PAPER_RECIPE, FrozenMaps, RetrievalNet, TrainConfig, TrainResult, dataset_maps, describe,
-                    embed_maps, evaluate, finetune, load_run, make_loss, make_miner, run_key)
+                    embed_maps, evaluate_net, finetune, load_run, make_loss, make_miner, run_key)
 
 __all__ = [
     "LOSSES", "ContrastiveLoss", "ContrastiveSimilarityLoss", "MultiSimilarityLoss", "TripletLoss", "contrastive_loss",
@@ -24,5 +25,5 @@ __all__ = [
     "NEGATIVE_STRATEGIES", "POSITIVE_STRATEGIES", "Miner", "TupleMiner", "Tuples", "co_observed_cells",
     "hard_negatives", "random_negatives", "scale_changes", "select_positives", "synth_geometry",
     "PAPER_RECIPE", "FrozenMaps", "RetrievalNet", "TrainConfig", "TrainResult", "dataset_maps", "describe",
-    "embed_maps", "evaluate", "finetune", "load_run", "make_loss", "make_miner", "run_key", "sfm120k_training",
+    "embed_maps", "evaluate_net", "finetune", "load_run", "make_loss", "make_miner", "run_key", "sfm120k_training",
 ]

@@ -16,14 +16,13 @@ With ``train_blocks=None`` the whole network is trained and images are read as t
 (the paper setting, for a GPU).
 
 A run is saved in ``<data root>/checkpoints/finetune_<key>/`` (the trained weights and a JSON
-history), keyed by everything that determines it, so a notebook can load it instead of training.
+history), keyed by everything that determines it (:mod:`rrlib.cache`), so a notebook can load it
+instead of training.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,12 +32,21 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .. import cache as cache_mod  # `cache` is an argument of finetune and dataset_maps
+from ..datasets import training_split
+from ..evaluate import evaluate_revisited
+from ..nets import GeM, backbone as make_backbone, l2n, learn_pca_whitening, to_tensor
 from ..progress import progress as report, say
 from .losses import LOSSES
 from .mining import Miner, TupleMiner
 
 __all__ = ["TrainConfig", "PAPER_RECIPE", "RetrievalNet", "FrozenMaps", "TrainResult", "dataset_maps",
-           "describe", "embed_maps", "evaluate", "finetune", "load_run", "make_loss", "make_miner", "run_key"]
+           "describe", "embed_maps", "evaluate_net", "finetune", "load_run", "make_loss", "make_miner", "run_key"]
+
+#: code versions of the caches of this module: bump when the frozen maps' computation, or the
+#: training loop, changes
+MAPS_VERSION = 2
+RUN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -101,8 +109,6 @@ class RetrievalNet(nn.Module):
     def __init__(self, backbone: str = "mobilenet_v2", train_blocks: int | None = 4, p: float = 3.0,
                  train_p: bool = True, whiten_dim: int = 0):
         super().__init__()
-        from rrlib.nets import GeM, backbone as make_backbone
-
         net = make_backbone(backbone)
         blocks = list(net.children())
         if train_blocks is None:
@@ -121,8 +127,6 @@ class RetrievalNet(nn.Module):
     def embed(self, maps: torch.Tensor, whiten: bool = True) -> torch.Tensor:
         """Unit descriptors ``(N, D)`` from the frozen blocks' output ``(N, C, h, w)`` (``whiten=False``:
         before the whitening layer)."""
-        from rrlib.nets import l2n
-
         v = l2n(self.pool(self.head(maps)))
         if self.whiten is not None and whiten:
             v = l2n(self.whiten(v))
@@ -146,8 +150,6 @@ class RetrievalNet(nn.Module):
     def init_whitening(self, X: np.ndarray) -> None:
         """Start the whitening layer as the PCA-whitening of descriptors ``X`` (N, C) (e.g. the
         off-the-shelf network's on the training images), keeping ``whiten_dim`` directions."""
-        from rrlib.nets import learn_pca_whitening
-
         if self.whiten is None:
             raise ValueError("this network has no whitening layer (whiten_dim=0)")
         w = learn_pca_whitening(X)
@@ -164,8 +166,10 @@ class FrozenMaps:
     """The frozen blocks' output for a list of images (paths or PIL images), shrunk to ``size``.
 
     ``precompute=True`` runs every image once, batched by size, and keeps the maps (loaded from /
-    saved to ``cache_file`` when given); otherwise ``maps[i]`` reads and runs image ``i`` when
-    asked (for large training sets on a GPU). ``maps[i]`` is a ``(C, h, w)`` tensor.
+    saved to ``cache_file`` when given, :func:`rrlib.cache.cached`: the caller's path must name
+    the model, the images and ``size``, as :func:`dataset_maps`' does); otherwise ``maps[i]`` reads
+    and runs image ``i`` when asked (for large training sets on a GPU). ``maps[i]`` is a
+    ``(C, h, w)`` tensor.
     """
 
     def __init__(self, model: RetrievalNet, images: Sequence, size: int, *, precompute: bool = True,
@@ -174,21 +178,21 @@ class FrozenMaps:
         self.maps: list[torch.Tensor] | None = None
         if not precompute:
             return
-        if cache_file is not None and cache_file.is_file():
-            maps = torch.load(cache_file, map_location="cpu", weights_only=True)
-            if len(maps) == len(self.images):
-                self.maps = [m.to(device) for m in maps]
-                return
-        self.maps = self._compute(batch_size, progress)
-        if cache_file is not None:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            part = cache_file.with_name(cache_file.name + ".part")
-            torch.save([m.cpu() for m in self.maps], part)
-            os.replace(part, cache_file)
+        if cache_file is None:
+            self.maps = self._compute(batch_size, progress)
+            return
+        maps = cache_mod.cached(Path(cache_file), lambda: [m.cpu() for m in self._compute(batch_size, progress)],
+                                lambda maps, f: torch.save(maps, f), self._load)
+        self.maps = [m.to(device) for m in maps]
+
+    def _load(self, path: Path) -> list[torch.Tensor]:
+        maps = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(maps, list) or len(maps) != len(self.images) or not all(isinstance(m, torch.Tensor) and
+                                                                                   m.ndim == 3 for m in maps):
+            raise ValueError(f"expected {len(self.images)} maps (C, h, w)")
+        return maps
 
     def _tensor(self, image) -> torch.Tensor:
-        from rrlib.nets import to_tensor
-
         return to_tensor(image, self.size)
 
     def _compute(self, batch_size: int, progress: bool) -> list[torch.Tensor]:
@@ -254,28 +258,14 @@ def _descriptors(model: RetrievalNet, maps, indices=None, whiten: bool = True, c
         model.train(was)
 
 
-def _digest(*parts) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p if isinstance(p, bytes) else str(p).encode())
-        h.update(b"\0")
-    return h.hexdigest()[:12]
-
-
-def _dataset_digest(data) -> str:
-    gnd = data.folder / f"gnd_{data.name}.pkl"
-    return _digest(data.name, gnd.read_bytes() if gnd.is_file() else b"")
-
-
 def dataset_maps(model: RetrievalNet, data, size: int, *, train=None, which=("train", "db", "queries"),
                  cache: bool = True, device: str = "cpu", progress: bool = True) -> dict[str, FrozenMaps]:
     """The frozen blocks' output on ``data``'s training split (or ``train = (paths, labels)``),
-    database and cropped queries, cached in ``<data root>/features/cache/`` (keyed by the dataset,
-    the backbone, the number of frozen blocks and ``size``). A fully trained network
-    (``train_blocks=None``) gets lazily read images instead (nothing precomputed)."""
-    from rrlib.datasets import training_split
-    from rrlib.io import data_root
-
+    database and cropped queries, cached in ``<data root>/features/cache/`` (:mod:`rrlib.cache`,
+    keyed by the images' content, the frozen blocks' architecture and weights, ``size`` and
+    :data:`MAPS_VERSION`). A fully trained network (``train_blocks=None``) gets lazily read images
+    instead (nothing precomputed)."""
+    cache_mod.check_name(data.name, "dataset name")
     precompute = len(model.frozen) > 0
     out = {}
     for part in which:
@@ -287,10 +277,11 @@ def dataset_maps(model: RetrievalNet, data, size: int, *, train=None, which=("tr
             images = [data.read_query(q) for q in range(len(data.queries))]
         else:
             raise ValueError(f"parts are 'train', 'db' and 'queries', got {part!r}")
-        names = [Path(p).name if isinstance(p, (str, os.PathLike)) else "" for p in images]
-        key = _digest(_dataset_digest(data), part, model.backbone_name, len(model.frozen), size, "|".join(names))
-        file = data_root() / "features" / "cache" / f"learn-maps_{data.name}_{part}_{key}.pt"
-        out[part] = FrozenMaps(model, images, size, precompute=precompute, cache_file=file if cache else None,
+        file = None
+        if cache and precompute:
+            key = cache_mod.digest(MAPS_VERSION, cache_mod.images_digest(images), model.frozen, int(size))
+            file = cache_mod.entry("features/cache", ["learn-maps", data.name, part], key, ".pt")
+        out[part] = FrozenMaps(model, images, size, precompute=precompute, cache_file=file,
                                device=device, progress=progress)
     return out
 
@@ -301,10 +292,9 @@ def describe(model: RetrievalNet, maps: FrozenMaps, indices=None, whiten: bool =
     return _descriptors(model, maps, indices, whiten)
 
 
-def evaluate(model: RetrievalNet, data, maps: dict[str, FrozenMaps]):
-    """Revisited E/M/H evaluation of ``model`` on ``data``: a :class:`rrlib.evaluate.RevisitedResult`."""
-    from rrlib.evaluate import evaluate_revisited
-
+def evaluate_net(model: RetrievalNet, data, maps: dict[str, FrozenMaps]):
+    """Revisited E/M/H evaluation of ``model`` on ``data``: a :class:`rrlib.evaluate.RevisitedResult`
+    (``maps``: :func:`dataset_maps` of its ``"db"`` and ``"queries"``)."""
     X, Q = describe(model, maps["db"]), describe(model, maps["queries"])
     return evaluate_revisited(X @ Q.T, data.gnd)
 
@@ -329,15 +319,17 @@ def make_miner(config: TrainConfig, labels, *, support=None, scale_change=None, 
                       scale_change=scale_change, pairs=pairs, seed=config.seed)
 
 
-def run_key(config: TrainConfig, data, miner: Miner) -> str:
-    """The name of a run: a digest of the configuration, the miner and the datasets."""
-    return _digest(json.dumps(asdict(config), sort_keys=True), miner.describe(), _dataset_digest(data))
+def run_key(config: TrainConfig, data, miner: Miner, train=None) -> str:
+    """The name of a run: a digest of the configuration, the miner, the test dataset (content and
+    ground truth, :func:`rrlib.cache.dataset_digest`), the training images (content) and labels
+    (``train``, default ``training_split(data)``) and :data:`RUN_VERSION`."""
+    paths, labels = tuple(train) if train is not None else training_split(data)
+    return cache_mod.digest(RUN_VERSION, asdict(config), miner.describe(), cache_mod.dataset_digest(data),
+                            cache_mod.images_digest(paths), np.asarray(labels))
 
 
 def _run_dir(key: str) -> Path:
-    from rrlib.io import data_root
-
-    return data_root() / "checkpoints" / f"finetune_{key}"
+    return cache_mod.entry("checkpoints", ["finetune"], key)
 
 
 @dataclass
@@ -368,23 +360,37 @@ class TrainResult:
         return np.array([np.nan if h.get(name) is None else h[name] for h in self.history], float)
 
 
-def load_run(config: TrainConfig, data, miner: Miner, with_model: bool = True) -> TrainResult | None:
-    """The saved run of ``config`` with ``miner`` on ``data`` (history, and the network if
-    ``with_model``), or None."""
-    key = run_key(config, data, miner)
+def load_run(config: TrainConfig, data, miner: Miner, with_model: bool = True, *, train=None) -> TrainResult | None:
+    """The saved run of ``config`` with ``miner`` on ``data`` and ``train`` (see :func:`run_key`):
+    its history, and the network if ``with_model``; None when it was not saved, or -- with a
+    warning naming the file -- when a file of it cannot be read."""
+    key = run_key(config, data, miner, train)
     folder = _run_dir(key)
-    if not (folder / "history.json").is_file() or (with_model and not (folder / "model.pt").is_file()):
+    saved = cache_mod.read(folder / "history.json", _load_history)
+    if saved is None:
         return None
-    saved = json.loads((folder / "history.json").read_text())
     result = TrainResult(config, key, saved["history"], None, saved["seconds"], cached=True)
     if with_model:
-        model = _new_model(config)
-        state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("frozen.") for k in missing):
-            raise ValueError(f"{folder / 'model.pt'} does not fit the network of this configuration")
-        result.model = model.eval()
+        result.model = cache_mod.read(folder / "model.pt", lambda path: _load_model(config, path))
+        if result.model is None:
+            return None
     return result
+
+
+def _load_history(path: Path) -> dict:
+    saved = json.loads(path.read_text())
+    if not isinstance(saved.get("history"), list) or not saved["history"] or "seconds" not in saved:
+        raise ValueError("no history in it")
+    return saved
+
+
+def _load_model(config: TrainConfig, path: Path) -> RetrievalNet:
+    model = _new_model(config)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("frozen.") for k in missing):
+        raise ValueError("it does not fit the network of this configuration")
+    return model.eval()
 
 
 def _new_model(config: TrainConfig) -> RetrievalNet:
@@ -426,15 +432,13 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
 
     Deterministic for a configuration, a miner and a thread count.
     """
-    from rrlib.datasets import training_split
-
     train = tuple(train) if train is not None else training_split(data)
     paths, labels = list(train[0]), np.asarray(train[1])
     if miner is None:
         miner = make_miner(config, labels, support=support, scale_change=scale_change)
-    key = run_key(config, data, miner)
+    key = run_key(config, data, miner, (paths, labels))
     if cache:
-        done = load_run(config, data, miner)
+        done = load_run(config, data, miner, train=(paths, labels))
         if done is not None:
             return done
     if log is None and progress:
@@ -464,7 +468,7 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=math.exp(-config.lr_decay))
 
         def record(epoch: int, loss: float | None) -> None:
-            r = evaluate(model, data, maps).map
+            r = evaluate_net(model, data, maps).map
             history.append({"epoch": epoch, "loss": loss, **{k: float(v) for k, v in r.items()},
                             "p": float(model.pool.p.detach()[0]), "seconds": round(time.time() - start, 1)})
             if log is not None:
@@ -496,11 +500,9 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
     result = TrainResult(config, key, history, model, time.time() - start)
     if cache:
         folder = _run_dir(key)
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(model.trained_state(), folder / "model.pt.part")
-        os.replace(folder / "model.pt.part", folder / "model.pt")
-        (folder / "history.json").write_text(json.dumps(
-            {"config": asdict(config), "miner": miner.describe(), "history": history, "seconds": result.seconds,
-             "threads": threads, "torch": torch.__version__}, indent=1))
+        cache_mod.atomic_write(folder / "model.pt", lambda f: torch.save(model.trained_state(), f))
+        text = json.dumps({"config": asdict(config), "miner": miner.describe(), "history": history,
+                           "seconds": result.seconds, "threads": threads, "torch": torch.__version__}, indent=1)
+        cache_mod.atomic_write(folder / "history.json", lambda f: f.write(text.encode()))
     return result
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import faiss
 import numpy as np
 import scipy.sparse as sp
 
@@ -46,8 +47,6 @@ class Vocabulary:
     def assign(self, descriptors, multiple: int = 1) -> np.ndarray:
         """Visual words of ``descriptors``: ``(n,)`` (``multiple=1``) or ``(n, multiple)`` -- the
         ``multiple`` nearest centroids of each descriptor, nearest first (exact search)."""
-        import faiss
-
         x = np.ascontiguousarray(descriptors, np.float32)
         if x.ndim != 2 or x.shape[1] != self.centroids.shape[1]:
             raise ValueError(f"descriptors must be (n, {self.centroids.shape[1]}), got shape {x.shape}")
@@ -77,8 +76,6 @@ def train_vocabulary(descriptors, k: int, *, iterations: int = 20, seed: int = 0
     (``faiss.Kmeans``, one restart, ``iterations`` Lloyd steps, deterministic for a seed and thread
     count). Learn it on training images, never on the database you evaluate on.
     """
-    import faiss
-
     x = np.ascontiguousarray(descriptors, np.float32)
     if x.ndim != 2:
         raise ValueError(f"descriptors must be (n, d), got shape {x.shape}")

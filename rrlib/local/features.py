@@ -12,17 +12,22 @@ Hellinger kernel: ``d -> sqrt(d / ||d||_1)``. It costs nothing and helps every s
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
+from PIL import Image
 
+from .. import cache as cache_mod  # `cache` is describe_local's argument
+from ..io import read_rgb
 from ..progress import progress as report, say
 
 __all__ = ["LocalFeatures", "sift", "rootsift", "extract_local", "describe_local", "stack", "normalized_patch"]
+
+#: code version of :func:`describe_local`'s cache: bump it when :func:`sift` or the stored format changes
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -79,25 +84,37 @@ def rootsift(descriptors, eps: float = 1e-12) -> np.ndarray:
 
 
 def _gray(image) -> tuple[np.ndarray, tuple[int, int]]:
-    from PIL import Image
-
+    """``(grey uint8 array, (width, height))`` of a path, a PIL image or an array (see :func:`sift`)."""
     if isinstance(image, (str, os.PathLike)):
-        from ..io import read_rgb
-
-        image = read_rgb(Path(image))
+        image = read_rgb(image)
     if isinstance(image, Image.Image):
         arr = np.asarray(image.convert("L"))
     else:
-        arr = np.asarray(image)
-        if arr.ndim == 3:
-            arr = np.asarray(Image.fromarray(arr.astype(np.uint8)).convert("L"))
+        arr = _as_uint8(np.asarray(image))
+        if arr.ndim == 3 and arr.shape[2] in (3, 4):
+            arr = np.asarray(Image.fromarray(arr).convert("L"))
         elif arr.ndim != 2:
-            raise ValueError(f"an image must be (H, W) or (H, W, 3), got shape {arr.shape}")
-        if arr.dtype != np.uint8:
-            if arr.size and (arr.min() < 0 or arr.max() > 255):
-                raise ValueError("a non-uint8 image must have values in [0, 255]")
-            arr = arr.astype(np.uint8)
+            raise ValueError(f"an image must be (H, W), (H, W, 3) or (H, W, 4), got shape {arr.shape}")
     return np.ascontiguousarray(arr), (arr.shape[1], arr.shape[0])
+
+
+def _as_uint8(arr: np.ndarray) -> np.ndarray:
+    """Grey levels 0..255: uint8 as it is, other integers in [0, 255] as they are, floats in
+    [0, 1] (the float-image convention of matplotlib and scikit-image) times 255, rounded."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError("the image has NaN or infinite values")
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
+            raise ValueError(f"a float image must have values in [0, 1], got [{arr.min():g}, {arr.max():g}]; "
+                             "pass a uint8 array for grey levels 0..255")
+        return np.rint(arr * 255).astype(np.uint8)
+    if arr.dtype.kind in "iu":
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError(f"an integer image must have values in [0, 255], got [{arr.min()}, {arr.max()}]")
+        return arr.astype(np.uint8)
+    raise TypeError(f"an image array must hold integers or floats, got dtype {arr.dtype}")
 
 
 def sift(image, *, max_features: int = 0, root: bool = True, contrast_threshold: float = 0.04,
@@ -106,8 +123,9 @@ def sift(image, *, max_features: int = 0, root: bool = True, contrast_threshold:
 
     Parameters
     ----------
-    image : path, PIL image or (H, W[, 3]) uint8 array
-        Converted to grey levels.
+    image : path, PIL image or (H, W[, 3]) array
+        Converted to grey levels. Arrays of integers are grey levels 0..255; float arrays must
+        lie in [0, 1] (scaled by 255); anything else raises ValueError.
     max_features : int
         Keep the strongest ``max_features`` (0: all).
     root : bool
@@ -115,8 +133,6 @@ def sift(image, *, max_features: int = 0, root: bool = True, contrast_threshold:
     contrast_threshold, edge_threshold : float
         OpenCV's DoG thresholds (Lowe's defaults).
     """
-    import cv2
-
     gray, size = _gray(image)
     detector = cv2.SIFT_create(nfeatures=int(max_features), contrastThreshold=contrast_threshold,
                                edgeThreshold=edge_threshold)
@@ -133,8 +149,6 @@ def extract_local(images: Sequence, *, max_features: int = 0, root: bool = True,
                   progress: bool = False) -> list[LocalFeatures]:
     """:func:`sift` of every image (paths, PIL images or arrays); ``threads`` caps OpenCV's threads
     (None: OpenCV's default)."""
-    import cv2
-
     old = cv2.getNumThreads()
     if threads is not None:
         cv2.setNumThreads(int(threads))
@@ -160,7 +174,7 @@ def _unstack(frames, desc, offsets, sizes) -> list[LocalFeatures]:
             for a, b, (w, h) in zip(offsets[:-1], offsets[1:], sizes)]
 
 
-def _save(path: Path, parts: dict[str, list[LocalFeatures]]) -> None:
+def _save(parts: dict[str, list[LocalFeatures]], file) -> None:
     arrays = {}
     for part, feats in parts.items():
         frames, desc, offsets = stack(feats)
@@ -168,19 +182,19 @@ def _save(path: Path, parts: dict[str, list[LocalFeatures]]) -> None:
         arrays.update({f"{part}/frames": frames, f"{part}/offsets": offsets,
                        f"{part}/desc": np.clip(np.rint(desc), 0, 255).astype(np.uint8),
                        f"{part}/sizes": np.array([f.size for f in feats], np.int64).reshape(-1, 2)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    np.savez(file, **arrays)
 
 
-def _load(path: Path, root: bool) -> dict[str, list[LocalFeatures]]:
+def _load(path, parts: Sequence[str]) -> dict[str, list[LocalFeatures]]:
+    """Raw SIFT of ``parts`` from a file of :func:`_save` (KeyError when one is missing)."""
     out = {}
     with np.load(path) as z:
-        for part in sorted({k.split("/")[0] for k in z.files}):
-            desc = z[f"{part}/desc"].astype(np.float32)
-            out[part] = _unstack(z[f"{part}/frames"], rootsift(desc) if root else desc,
-                                 z[f"{part}/offsets"], z[f"{part}/sizes"])
+        for part in parts:
+            offsets = z[f"{part}/offsets"]
+            frames, desc, sizes = z[f"{part}/frames"], z[f"{part}/desc"].astype(np.float32), z[f"{part}/sizes"]
+            if len(frames) != len(desc) or offsets[-1] != len(desc) or len(sizes) != len(offsets) - 1:
+                raise ValueError(f"{part}: {len(frames)} frames, {len(desc)} descriptors, offsets up to {offsets[-1]}")
+            out[part] = _unstack(frames, desc, offsets, sizes)
     return out
 
 
@@ -192,32 +206,32 @@ def describe_local(data, *, max_features: int = 0, images: Sequence | None = Non
     ``data`` is a :class:`rrlib.datasets.RetrievalDataset`. Returns ``{"db": [...], "queries":
     [...]}`` (one :class:`LocalFeatures` per image); with ``images`` (e.g. part of a training split)
     only ``{"db": [...]}`` for those. Queries are cropped to their box first, as for global
-    descriptors, so their frames are in the crop's coordinates. Raw SIFT is cached as ``uint8``
-    under ``<data root>/features/local/``, keyed by the dataset (name and a digest of its ground
-    truth), ``max_features`` and ``tag``; RootSIFT is computed on loading. ``progress`` prints
-    how far the extraction is when the cache is built (:mod:`rrlib.progress`).
+    descriptors, so their frames are in the crop's coordinates. Raw SIFT is cached as ``uint8`` in
+    ``<data root>/features/local/<dataset>_<tag>_<key>.npz`` (:mod:`rrlib.cache`), the key a digest
+    of the images' content (the dataset's, with its ground truth, or ``images``), ``max_features``,
+    :func:`sift` itself (code and defaults), OpenCV's version and :data:`CACHE_VERSION`; RootSIFT
+    is computed on loading. ``tag`` only names the file. ``progress`` prints how far the
+    extraction is when the cache is built (:mod:`rrlib.progress`).
     """
-    from ..io import data_root
-    from rrlib.datasets.retrieval import gnd_digest
-
-    digest = gnd_digest(data)
-    if images is not None:
-        images = list(images)
-        digest += "-" + hashlib.sha256("\n".join(Path(p).name for p in images).encode()).hexdigest()[:8]
-    path = data_root() / "features" / "local" / f"{data.name}_{digest}_sift{max_features}_{tag}.npz"
-    if cache and path.is_file():
-        return _load(path, root)
+    cache_mod.check_name(data.name, "dataset name")
+    cache_mod.check_name(tag, "tag")
+    images = None if images is None else list(images)
+    inputs = cache_mod.dataset_digest(data) if images is None else cache_mod.images_digest(images)
+    key = cache_mod.digest(CACHE_VERSION, inputs, int(max_features), sift, cv2.__version__)
+    path = cache_mod.entry("features/local", [data.name, tag], key, ".npz")
     run = dict(max_features=max_features, root=False, threads=threads, progress=progress)
-    if images is not None:
-        raw = {"db": extract_local(images, **run)}
-    else:
+    parts = ["db"] if images is not None else ["db", "queries"]
+
+    def compute() -> dict[str, list[LocalFeatures]]:
+        if images is not None:
+            return {"db": extract_local(images, **run)}
         if progress:
             say(f"SIFT of {data.name} ({len(data.images):,} database images and {data.n_queries} queries), "
                 f"cached in {path.parent} for the next runs")
-        raw = {"db": extract_local(data.images, **run),
-               "queries": extract_local([data.read_query(q) for q in range(data.n_queries)], **run)}
-    if cache:
-        _save(path, raw)
+        return {"db": extract_local(data.images, **run),
+                "queries": extract_local([data.read_query(q) for q in range(data.n_queries)], **run)}
+
+    raw = cache_mod.cached(path, compute, _save, lambda file: _load(file, parts), enabled=cache)
     if not root:
         return raw
     return {part: [LocalFeatures(f.frames, rootsift(f.descriptors), f.size) for f in feats]
@@ -231,8 +245,6 @@ def normalized_patch(image, frame, size: int = 32, magnify: float = 3.0) -> np.n
     angle, so patches of one visual word look alike whatever their scale and orientation in
     the images (what the descriptor sees). Returns a ``uint8`` array (grey, or RGB for colour input).
     """
-    import cv2
-
     arr = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
     x, y, s, a = (float(v) for v in frame)
     half = magnify * s

@@ -8,26 +8,28 @@ pipeline: :meth:`BoWSystem.search`, :meth:`BoWSystem.rerank` (spatial verificati
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import cache as cache_mod  # `cache` is dataset_vocabulary's argument
+from ..datasets import load, training_split
+from ..datasets.retrieval import OTHER_DATASET
 from ..progress import say
 from .bow import InvertedFile, Vocabulary, train_vocabulary
-from .features import LocalFeatures, describe_local, stack
+from .features import CACHE_VERSION as FEATURES_VERSION, LocalFeatures, describe_local, sift, stack
 from .verify import Verification, spatial_rerank, verified_expansion
 
 __all__ = ["BoWSystem", "build_bow", "vocabulary_images", "dataset_vocabulary"]
+
+#: code version of :func:`dataset_vocabulary`'s cache: bump it when the vocabulary's training changes
+CACHE_VERSION = 2
 
 
 def vocabulary_images(data, n: int = 500, seed: int = 0) -> list[Path]:
     """``n`` training images (seeded sample) to learn ``data``'s vocabulary on: its train split
     (synth-landmarks) or the other city's database (Oxford <-> Paris) -- never ``data``'s own."""
-    from rrlib.datasets import load, training_split
-    from rrlib.datasets.retrieval import OTHER_DATASET
-
     try:
         paths, _ = training_split(data)
     except FileNotFoundError:
@@ -43,26 +45,24 @@ def vocabulary_images(data, n: int = 500, seed: int = 0) -> list[Path]:
 def dataset_vocabulary(data, k: int, *, train_images: int = 500, seed: int = 0, cache: bool = True,
                        progress: bool = True) -> Vocabulary:
     """A ``k``-word RootSIFT vocabulary for ``data``, learned on :func:`vocabulary_images` and
-    cached under ``<data root>/features/local/``."""
-    from ..io import data_root
-
+    cached in ``<data root>/features/local/vocab_<dataset>_<key>.npy`` (:mod:`rrlib.cache`), the
+    key a digest of the training images' content, ``k``, ``seed``, :func:`sift` and
+    :func:`train_vocabulary` (code and defaults) and the code versions of both caches."""
     images = vocabulary_images(data, train_images, seed)
-    digest = hashlib.sha256("\n".join(p.name for p in images).encode()).hexdigest()[:10]
-    path = data_root() / "features" / "local" / f"vocab_{data.name}_{digest}_k{k}_s{seed}.npy"
-    if cache and path.is_file():
-        return Vocabulary.load(path)
-    feats = describe_local(data, images=images, tag=f"vocab{train_images}s{seed}", progress=progress)["db"]
-    descriptors = stack(feats)[1]
-    if progress:
-        say(f"learning a {k:,}-word vocabulary (faiss k-means) on {len(descriptors):,} descriptors of "
-            f"{len(images)} training images")
-    vocab = train_vocabulary(descriptors, k, seed=seed)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".part.npy")
-        vocab.save(tmp)
-        tmp.replace(path)
-    return vocab
+    key = cache_mod.digest(CACHE_VERSION, cache_mod.images_digest(images), int(k), int(seed), sift, train_vocabulary,
+                           FEATURES_VERSION)
+    path = cache_mod.entry("features/local", ["vocab", data.name], key, ".npy")
+
+    def compute() -> Vocabulary:
+        feats = describe_local(data, images=images, tag=f"vocab{train_images}s{seed}", progress=progress,
+                               cache=cache)["db"]
+        descriptors = stack(feats)[1]
+        if progress:
+            say(f"learning a {k:,}-word vocabulary (faiss k-means) on {len(descriptors):,} descriptors of "
+                f"{len(images)} training images")
+        return train_vocabulary(descriptors, k, seed=seed)
+
+    return cache_mod.cached(path, compute, lambda vocab, f: vocab.save(f), Vocabulary.load, enabled=cache)
 
 
 def _assign(vocab: Vocabulary, feats: list[LocalFeatures], multiple: int) -> list[np.ndarray]:

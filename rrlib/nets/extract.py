@@ -10,6 +10,8 @@ default.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Sequence
@@ -19,19 +21,23 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .. import cache as cache_mod  # `cache` is describe_dataset's argument
+from ..io import read_rgb
 from ..progress import progress as report, say
 from ..vectors import normalize_rows
 from .pooling import gem, l2n
+from .weights import WeightsUnavailableError, checkpoint_dir, load_mobilenet_v2
 
 __all__ = ["BACKBONES", "IMAGENET_MEAN", "IMAGENET_STD", "backbone", "describe_dataset", "extract_features", "extract_global", "to_tensor"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+#: code version of :func:`describe_dataset`'s cache: bump it when :func:`extract_features` changes
+CACHE_VERSION = 2
+
 
 def _mobilenet_v2() -> nn.Module:
-    from .weights import load_mobilenet_v2
-
     net = load_mobilenet_v2()
     body = net.features  # ends with Conv-BN-ReLU6 -> 1280 channels at stride 32
     body.out_channels = 1280
@@ -42,17 +48,13 @@ def _torchvision(name: str, channels: int, trunk: Callable[[nn.Module], nn.Modul
     """A builder for a torchvision ImageNet model truncated by ``trunk`` (weights by its own API)."""
 
     def build() -> nn.Module:
-        import torchvision
-
-        from .weights import WeightsUnavailableError
+        import torchvision  # lazy: 1.4 s to import, and only these backbones need it
 
         weights = torchvision.models.get_model_weights(name).IMAGENET1K_V1
         try:
             net = torchvision.models.get_model(name, weights=weights)
         except Exception as err:  # offline: URLError, ConnectionError, ...
             file = weights.url.rsplit("/", 1)[-1]
-            from .weights import checkpoint_dir
-
             raise WeightsUnavailableError(
                 f"{name} ImageNet weights are not cached and could not be downloaded ({err}). "
                 f"Download {weights.url} and place it at {checkpoint_dir() / file}"
@@ -127,14 +129,19 @@ def _open(image) -> Image.Image:
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, (str, os.PathLike)):
-        from ..io import read_rgb
-
         return read_rgb(image)
     raise TypeError(f"images must be file paths or PIL images, got {type(image).__name__}")
 
 
+def _check_max_size(max_size) -> None:
+    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, numbers.Integral)
+                                 or max_size < 1):
+        raise ValueError(f"max_size must be a positive number of pixels or None (no shrinking), got {max_size!r}")
+
+
 def _shrink(im: Image.Image, max_size: int | None) -> Image.Image:
     """Make the long side at most ``max_size`` (images are only ever made smaller, as cirtorch)."""
+    _check_max_size(max_size)
     if max_size is not None and max(im.size) > max_size:
         return _scaled(im, max_size / max(im.size))
     return im
@@ -193,18 +200,16 @@ def extract_features(model: nn.Module, images: Sequence, pools: dict[str, Callab
     the maps, L2-normalised per scale, combined over scales as ``(sum_s v_s^p)^(1/p)`` with
     ``p = scale_power`` (cirtorch uses GeM's p for GeM networks, 1 otherwise) and normalised again.
 
-    Returns ``{name: (N, C) float32 array}`` with unit rows. Consecutive images of equal size are
-    batched (grouped by size); ``threads`` fixes ``torch.set_num_threads`` for bit-identical reruns.
+    Returns ``{name: (N, C) float32 array}`` with unit rows; ``C`` is read from the pooled maps
+    (the model needs no ``out_channels`` attribute). Consecutive images of equal size are batched
+    (grouped by size); ``threads`` fixes ``torch.set_num_threads`` for bit-identical reruns.
+    ``max_size`` below 1, scales or ``scale_power`` that are not finite and positive, and a pooling
+    that does not return ``(N, C)`` raise ValueError naming the argument.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not pools:
-        raise ValueError("give at least one pooling")
-    if any(s <= 0 for s in scales):
-        raise ValueError(f"scales must be positive, got {tuple(scales)}")
+    _check_extraction(scales, scale_power, max_size, batch_size, pools)
     images = list(images)
-    channels = getattr(model, "out_channels", 0)
-    acc = {name: np.zeros((len(images), channels), np.float64) for name in pools}
+    # the descriptor size is read from the first pooled batch (no images: ``model.out_channels``)
+    acc = {name: np.zeros((0, getattr(model, "out_channels", 0))) for name in pools} if not images else {}
     was_training = model.training
     model.eval()
     try:
@@ -219,7 +224,13 @@ def extract_features(model: nn.Module, images: Sequence, pools: dict[str, Callab
                     idx = [order[p] for p in pos]
                     maps = model(batch.contiguous(memory_format=torch.channels_last))
                     for name, pool in pools.items():
-                        v = l2n(pool(maps)).to(torch.float64).numpy()
+                        pooled = pool(maps)
+                        if pooled.ndim != 2 or len(pooled) != len(idx):
+                            raise ValueError(f"pooling {name!r} returned shape {tuple(pooled.shape)} for a batch of "
+                                             f"{len(idx)} maps {tuple(maps.shape)}; a pooling maps (N, C, H, W) to (N, C)")
+                        v = l2n(pooled).to(torch.float64).numpy()
+                        if name not in acc:
+                            acc[name] = np.zeros((len(images), v.shape[1]))
                         acc[name][idx] += np.clip(v, 0, None) ** scale_power if scale_power != 1 else v
     finally:
         model.train(was_training)
@@ -229,6 +240,21 @@ def extract_features(model: nn.Module, images: Sequence, pools: dict[str, Callab
             v = v ** (1.0 / scale_power)
         out[name] = normalize_rows(v).astype(np.float32)
     return out
+
+
+def _check_extraction(scales, scale_power, max_size, batch_size, pools) -> None:
+    """ValueError naming the argument for parameters that would give a wrong descriptor or an
+    obscure error deep in the loop."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not pools:
+        raise ValueError("pools is empty: give at least one pooling")
+    scales = tuple(scales)
+    if not scales or not all(isinstance(s, numbers.Real) and math.isfinite(s) and s > 0 for s in scales):
+        raise ValueError(f"scales must be finite positive factors (at least one), got {scales}")
+    if not (isinstance(scale_power, numbers.Real) and math.isfinite(scale_power) and scale_power > 0):
+        raise ValueError(f"scale_power must be a finite positive exponent p of (sum_s v_s^p)^(1/p), got {scale_power!r}")
+    _check_max_size(max_size)
 
 
 def extract_global(model: nn.Module, images: Sequence, pool: Callable[[torch.Tensor], torch.Tensor] = gem,
@@ -251,39 +277,54 @@ def describe_dataset(data, model: nn.Module, pools: dict[str, Callable[[torch.Te
     """Descriptors of a dataset's database and (cropped) queries, cached in the data root.
 
     ``data`` is a :class:`rrlib.datasets.RetrievalDataset`. Returns ``{"db": {pool: (n_db, C)},
-    "queries": {pool: (n_q, C)}}``; with ``images`` (a list of paths, e.g. a training split) only
-    ``{"db": ...}`` for those. The cache file ``<data root>/features/cache/<key>.npz`` is keyed by
-    the dataset (name and a digest of its ground-truth file), the network, the poolings, the
-    scales, ``max_size`` and ``tag``; delete the folder to recompute. ``progress`` prints how far
-    the extraction is when the cache is built (:mod:`rrlib.progress`).
+    "queries": {pool: (n_q, C)}}``; with ``images`` (a list of paths or PIL images, e.g. a training
+    split) only ``{"db": ...}`` for those. The cache file is
+    ``<data root>/features/cache/<dataset>_<tag>_<key>.npz`` (:mod:`rrlib.cache`), the key a digest
+    of everything that determines the descriptors: the content of the images (the dataset's, with
+    its ground truth, or ``images``), the model's architecture and weights, the poolings (their
+    code and parameters, e.g. GeM's p), ``scales``, ``max_size`` and :data:`CACHE_VERSION`.
+    ``tag`` only names the file (letters, digits, ``._+=,-``). ``progress`` prints how far the
+    extraction is when the cache is built (:mod:`rrlib.progress`).
     """
-    from ..io import data_root
-    from rrlib.datasets.retrieval import gnd_digest
-
-    digest = gnd_digest(data)
-    key = "_".join([data.name, digest, getattr(model, "name", type(model).__name__), "+".join(sorted(pools)),
-                    "s" + "-".join(f"{s:.3f}" for s in scales), f"m{max_size}", tag])
-    path = data_root() / "features" / "cache" / f"{key}.npz"
-    if cache and path.is_file():
-        with np.load(path) as z:
-            out: dict = {}
-            for k in z.files:
-                part, pool = k.split("/", 1)
-                out.setdefault(part, {})[pool] = z[k]
-            return out
+    cache_mod.check_name(data.name, "dataset name")
+    cache_mod.check_name(tag, "tag")
+    _check_extraction(scales, 1.0, max_size, 16, pools)
+    images = None if images is None else list(images)
+    inputs = cache_mod.dataset_digest(data) if images is None else cache_mod.images_digest(images)
+    key = cache_mod.digest(CACHE_VERSION, inputs, model, pools, tuple(scales), max_size)
+    path = cache_mod.entry("features/cache", [data.name, tag], key, ".npz")
+    model_name = getattr(model, "name", type(model).__name__)
     run = dict(scales=scales, max_size=max_size, threads=threads, progress=progress)
-    if progress:
-        say(f"{getattr(model, 'name', type(model).__name__)} descriptors of {data.name} ({tag}), cached in "
-            f"{path.parent} for the next runs")
-    if images is not None:
-        out = {"db": extract_features(model, images, pools, **run)}
-    else:
+
+    def compute() -> dict:
+        if progress:
+            say(f"{model_name} descriptors of {data.name} ({tag}), cached in {path.parent} for the next runs")
+        if images is not None:
+            return {"db": extract_features(model, images, pools, **run)}
         queries = [data.read_query(i) for i in range(len(data.queries))]
-        out = {"db": extract_features(model, data.images, pools, **run),
-               "queries": extract_features(model, queries, pools, **run)}
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".part.npz")
-        np.savez(tmp, **{f"{part}/{pool}": v for part, d in out.items() for pool, v in d.items()})
-        os.replace(tmp, path)
+        return {"db": extract_features(model, data.images, pools, **run),
+                "queries": extract_features(model, queries, pools, **run)}
+
+    expected = {(part, name) for part in (["db"] if images is not None else ["db", "queries"]) for name in pools}
+
+    def load(file) -> dict:
+        out = _load_parts(file)
+        found = {(part, name) for part, d in out.items() for name in d}
+        if found != expected:
+            raise ValueError(f"it holds {sorted(found)}, expected {sorted(expected)}")
+        return out
+
+    return cache_mod.cached(path, compute, _save_parts, load, enabled=cache)
+
+
+def _save_parts(out: dict[str, dict[str, np.ndarray]], file) -> None:
+    np.savez(file, **{f"{part}/{pool}": v for part, d in out.items() for pool, v in d.items()})
+
+
+def _load_parts(path) -> dict[str, dict[str, np.ndarray]]:
+    out: dict = {}
+    with np.load(path) as z:
+        for k in z.files:
+            part, pool = k.split("/", 1)
+            out.setdefault(part, {})[pool] = z[k]
     return out

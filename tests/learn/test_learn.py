@@ -2,12 +2,15 @@
 
 The integration test fine-tunes MobileNetV2 on synth-landmarks for a few seconds (small images)
 and checks the direction of [S4]'s claims: the loss goes down, mAP goes up over the off-the-shelf
-network, and hard negatives beat random ones.
+network, and hard negatives beat random ones. It is a pin of one seed's measured behaviour (seed 0,
+see its docstring), not a statistical statement; the cheap directional tests (a gradient step
+lowers the loss) hold over several seeds.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -144,10 +147,11 @@ def test_multi_similarity_module_on_tuples():
     assert MultiSimilarityLoss(2)(E).item() == pytest.approx(multi_similarity_from_similarities(sp, sn).item())
 
 
+@pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("module", [ContrastiveLoss(0.7, 2), TripletLoss(0.1, 2), ContrastiveSimilarityLoss(0.5, 2),
                                     MultiSimilarityLoss(2)])
-def test_a_gradient_step_pulls_the_positive_and_pushes_the_negatives(module):
-    g = torch.Generator().manual_seed(0)
+def test_a_gradient_step_pulls_the_positive_and_pushes_the_negatives(module, seed):
+    g = torch.Generator().manual_seed(seed)
     x = torch.nn.functional.normalize(torch.randn(4, 16, generator=g), dim=1)
     x = torch.stack([x[0], x[0] + 0.6 * x[1], x[0] + 0.5 * x[2], x[0] + 0.5 * x[3]])  # hard negatives
     x = torch.nn.functional.normalize(x, dim=1).requires_grad_(True)
@@ -363,7 +367,12 @@ QUICK = TrainConfig(n_queries=100, pool_size=300, epochs=3, image_size=128, lr=1
 def test_finetuning_lowers_the_loss_and_beats_the_off_the_shelf_network(synth, tmp_path, monkeypatch):
     """Directional [S4]: a short seeded run on synth-landmarks' training split lowers the loss and
     raises E/M/H mAP on its test split; hard negatives beat random ones; the run is
-    deterministic and is saved and loaded back."""
+    deterministic and is saved and loaded back.
+
+    A pin of one seed's measured behaviour (seed 0, one thread), not a claim about every seed: one
+    seed keeps the test at about 30 s. Measured once for seeds 0-3 (helper run, one thread): the
+    loss fell every epoch for all four, mAP rose by 12.0-19.4 points (asserted: > 5) and hard
+    negatives beat random ones by 5.8-13.6 points on Medium and Hard (asserted: > 3)."""
     import rrlib.learn.train as train_module
     from rrlib.datasets import training_split
     from rrlib.learn import finetune, load_run
@@ -381,11 +390,15 @@ def test_finetuning_lowers_the_loss_and_beats_the_off_the_shelf_network(synth, t
     for setup in ("medium", "hard"):
         assert hard.after[setup] > rand.after[setup] + 3, (hard.history, rand.history)
 
-    loaded = load_run(QUICK, data, train_module.make_miner(QUICK, training_split(data)[1], support=cells,
-                                                           scale_change=scale))
+    miner = train_module.make_miner(QUICK, training_split(data)[1], support=cells, scale_change=scale)
+    loaded = load_run(QUICK, data, miner)
     assert loaded is not None and loaded.cached and loaded.history == hard.history
     for k, v in hard.model.trained_state().items():
         torch.testing.assert_close(loaded.model.trained_state()[k], v, rtol=0, atol=0)
+    (tmp_path / hard.key / "model.pt").write_bytes(b"corrupt")  # reported, then retrained by finetune
+    with pytest.warns(UserWarning, match="model.pt.*unreadable"):
+        assert load_run(QUICK, data, miner) is None
+    assert load_run(QUICK, data, miner, with_model=False).history == hard.history
     one = finetune(data, replace(QUICK, epochs=1), support=cells, scale_change=scale,
                    cache=False)
     untimed = [{k: v for k, v in h.items() if k != "seconds"} for h in hard.history[:2]]
@@ -432,6 +445,53 @@ def test_frozen_maps_are_cached_exactly(synth, tmp_path):
 
         direct = net.frozen(to_tensor(images[0], 96)[None])[0]
     torch.testing.assert_close(first[0], direct, atol=1e-5, rtol=1e-4)
+
+
+def test_frozen_maps_cache_follows_the_pictures_and_reports_a_corrupt_file(synth, tmp_path, monkeypatch):
+    """dataset_maps is keyed by the images' content (regenerated pictures under the same names
+    used to reuse the old maps); an unreadable cache file is reported, recomputed and overwritten."""
+    from PIL import Image
+
+    from rrlib.learn import RetrievalNet, dataset_maps
+
+    monkeypatch.setenv("RRLIB_DATA", str(tmp_path / "root"))
+    data, _ = synth
+    net = RetrievalNet("mobilenet_v2", train_blocks=4)
+    rng = np.random.default_rng(0)
+    paths = [tmp_path / f"t{i}.png" for i in range(3)]
+    for p in paths:
+        Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(p)
+    train = (paths, np.array([0, 0, 1]))
+    first = dataset_maps(net, data, 64, train=train, which=("train",), progress=False)["train"]
+    Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(paths[1])  # regenerated
+    second = dataset_maps(net, data, 64, train=train, which=("train",), progress=False)["train"]
+    assert torch.equal(first[0], second[0]) and not torch.equal(first[1], second[1])
+    files = list((tmp_path / "root" / "features" / "cache").glob("learn-maps_synth-landmarks_train_*.pt"))
+    assert len(files) == 2
+    for file in files:
+        file.write_bytes(file.read_bytes()[:50])
+    with pytest.warns(UserWarning, match="learn-maps_synth-landmarks_train_.*unreadable"):
+        third = dataset_maps(net, data, 64, train=train, which=("train",), progress=False)["train"]
+    assert all(torch.equal(a, b) for a, b in zip(second.maps, third.maps))
+    assert sum(len(f.read_bytes()) > 50 for f in files) == 1  # overwritten with a whole file
+    with pytest.raises(ValueError, match="dataset name"):
+        dataset_maps(net, SimpleNamespace(name="../x"), 64, train=train, which=("train",))
+
+
+def test_run_key_follows_the_training_pictures(synth, tmp_path):
+    from rrlib.learn import make_miner, run_key
+
+    data, (cells, scale) = synth
+    paths = [tmp_path / f"{i}.bin" for i in range(4)]
+    for p in paths:
+        p.write_bytes(b"one picture")
+    labels = [0, 0, 1, 1]
+    miner = make_miner(replace(QUICK, positives="random"), np.array(labels))
+    key = run_key(QUICK, data, miner, (paths, labels))
+    assert key == run_key(QUICK, data, miner, (paths, labels))
+    assert key != run_key(QUICK, data, miner, (paths, [0, 1, 0, 1]))  # other labels
+    paths[1].write_bytes(b"another picture")
+    assert key != run_key(QUICK, data, miner, (paths, labels))  # same names, other content
 
 
 def test_sfm120k_training_reads_cirtorch_pickles(tmp_path):

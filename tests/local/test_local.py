@@ -75,6 +75,28 @@ def test_sift_accepts_paths_and_pil(tmp_path):
         sift(np.zeros((4, 4, 4, 4)))
 
 
+def test_sift_of_a_float_image_in_0_1_equals_sift_of_its_uint8_levels():
+    """A float image in [0, 1] found nothing (it was cast to uint8: all 0 and 1)."""
+    img = _textured(2)
+    ref = sift(img)
+    assert len(ref) > 30
+    for arr in (img / 255.0, (img / 255.0).astype(np.float32), np.repeat(img[..., None], 3, axis=2) / 255.0):
+        f = sift(arr)
+        np.testing.assert_array_equal(f.frames, ref.frames)
+        np.testing.assert_array_equal(f.descriptors, ref.descriptors)
+    assert len(sift(img.astype(np.int64))) == len(ref)  # integers are grey levels
+
+
+@pytest.mark.parametrize("arr, match", [(np.full((32, 32), 2.0), r"\[0, 1\]"), (np.full((32, 32), -0.5), r"\[0, 1\]"),
+                                        (np.full((32, 32), np.nan), "NaN"), (np.full((32, 32), 300), "255"),
+                                        (np.zeros((32, 32, 2)), "shape")])
+def test_sift_rejects_images_it_cannot_read_as_grey_levels(arr, match):
+    with pytest.raises(ValueError, match=match):
+        sift(arr)
+    with pytest.raises(TypeError, match="dtype"):
+        sift(np.zeros((32, 32), bool))
+
+
 def test_stack_offsets():
     f = [LocalFeatures(np.ones((n, 4)), np.full((n, 3), n), (5, 5)) for n in (2, 0, 3)]
     frames, desc, off = stack(f)
@@ -182,36 +204,89 @@ def test_normalized_patch_undoes_rotation():
     assert np.abs(a.astype(int) - other.astype(int)).mean() > 3 * np.abs(a.astype(int) - b.astype(int)).mean()
 
 
-def test_describe_local_caches_in_the_data_root(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
+def _tiny(root, seed=10):
+    """A 3-image dataset with one query (the crop (20, 30, 180, 170) of the first image)."""
     from PIL import Image
 
+    from rrlib.datasets.retrieval import RetrievalDataset
+
+    folder = root / "datasets" / "tiny"
+    (folder / "jpg").mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        Image.fromarray(_textured(seed + i)).convert("RGB").save(folder / "jpg" / f"im{i}.png")
+    gnd = [{"bbx": [20, 30, 180, 170], "easy": [0], "hard": [], "junk": []}]
+    return RetrievalDataset("tiny", root, folder, folder / "jpg", [f"im{i}.png" for i in range(3)], ["im0.png"],
+                            gnd, {})
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    monkeypatch.setenv("RRLIB_DATA", str(tmp_path))
+    return _tiny(tmp_path)
+
+
+def test_describe_local_caches_in_the_data_root(tiny, monkeypatch):
+    import rrlib.local.features as F
     from rrlib.local import describe_local
 
-    monkeypatch.setenv("RRLIB_DATA", str(tmp_path / "root"))
-    folder = tmp_path / "ds"
-    folder.mkdir()
-    paths = []
-    for i in range(3):
-        Image.fromarray(_textured(10 + i)).convert("RGB").save(folder / f"im{i}.png")
-        paths.append(folder / f"im{i}.png")
-    crop = Image.fromarray(_textured(10)).convert("RGB").crop((20, 30, 180, 170))
-    data = SimpleNamespace(name="tiny", folder=folder, images=paths, n_queries=1, read_query=lambda q: crop)
-    first = describe_local(data)
-    cached = list((tmp_path / "root" / "features" / "local").glob("tiny_*.npz"))
+    first = describe_local(tiny)
+    cached = list((tiny.root / "features" / "local").glob("tiny_*.npz"))
     assert len(cached) == 1
-    again = describe_local(data)
+    monkeypatch.setattr(F, "extract_local", lambda *a, **k: pytest.fail("recomputed"))
+    again = describe_local(tiny)
     assert [len(f) for f in first["db"]] == [len(f) for f in again["db"]] and len(first["queries"]) == 1
     for a, b in zip(first["db"] + first["queries"], again["db"] + again["queries"]):
         np.testing.assert_array_equal(a.frames, b.frames)
         np.testing.assert_allclose(a.descriptors, b.descriptors, atol=1e-6)  # raw SIFT is stored exactly
         assert a.size == b.size
     assert first["queries"][0].size == (160, 140)
-    raw = describe_local(data, root=False)["db"][0]
+    raw = describe_local(tiny, root=False)["db"][0]
     assert raw.descriptors.max() > 1
-    part = describe_local(data, images=paths[:2], tag="two")
+
+
+def test_describe_local_images_with_the_default_tag_are_not_the_dataset(tiny):
+    from rrlib.local import describe_local
+
+    describe_local(tiny)
+    part = describe_local(tiny, images=tiny.images[1:])
     assert list(part) == ["db"] and len(part["db"]) == 2
+    np.testing.assert_array_equal(part["db"][0].frames, sift(tiny.images[1]).frames)
+
+
+def test_describe_local_follows_regenerated_pictures_and_reports_a_corrupt_file(tiny):
+    from rrlib.local import describe_local
+
+    first = describe_local(tiny)
+    _tiny(tiny.root, seed=20)  # same names and ground truth, other pictures
+    second = describe_local(tiny)
+    np.testing.assert_array_equal(second["db"][0].frames, sift(tiny.images[0]).frames)
+    assert len(second["db"][0]) != len(first["db"][0]) or not np.array_equal(second["db"][0].frames,
+                                                                              first["db"][0].frames)
+    for path in (tiny.root / "features" / "local").glob("tiny_*.npz"):
+        path.write_bytes(b"PK\x03\x04 not a zip file")
+    with pytest.warns(UserWarning, match="tiny_test_.*npz.*unreadable"):
+        third = describe_local(tiny)
+    np.testing.assert_array_equal(third["db"][0].frames, second["db"][0].frames)
+    with pytest.raises(ValueError, match="tag"):
+        describe_local(tiny, tag="../../..")
+
+
+def test_dataset_vocabulary_follows_its_training_pictures_and_reports_a_corrupt_file(tiny):
+    import pickle
+
+    from rrlib.local import dataset_vocabulary
+
+    with open(tiny.folder / "train_tiny.pkl", "wb") as f:  # the training split: the 3 pictures
+        pickle.dump({"imlist": [f"im{i}.png" for i in range(3)], "cluster": [0, 0, 1]}, f)
+    first = dataset_vocabulary(tiny, 8, train_images=3)
+    (path,) = (tiny.root / "features" / "local").glob("vocab_tiny_*.npy")
+    np.testing.assert_array_equal(dataset_vocabulary(tiny, 8, train_images=3).centroids, first.centroids)
+    path.write_bytes(b"\x93NUMPY broken")
+    with pytest.warns(UserWarning, match="vocab_tiny_.*unreadable"):
+        np.testing.assert_array_equal(dataset_vocabulary(tiny, 8, train_images=3).centroids, first.centroids)
+    np.testing.assert_array_equal(np.load(path), first.centroids)
+    _tiny(tiny.root, seed=30)  # regenerated training pictures, same names
+    assert not np.array_equal(dataset_vocabulary(tiny, 8, train_images=3).centroids, first.centroids)
 
 
 def test_verification_truncated_equals_a_shorter_shortlist():

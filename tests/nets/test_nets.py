@@ -190,30 +190,6 @@ def test_online_backbones_fail_clearly_offline(tmp_path, monkeypatch):
         backbone("resnet18")
 
 
-def test_describe_dataset_caches_in_the_data_root(net, tmp_path, monkeypatch):
-    import rrlib.nets.extract as E
-    from rrlib.datasets.retrieval import RetrievalDataset
-    from rrlib.nets import describe_dataset, mac
-
-    monkeypatch.setenv("RRLIB_DATA", str(tmp_path))
-    folder = tmp_path / "datasets" / "toy"
-    (folder / "jpg").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for n in ("a", "b", "q"):
-        Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(folder / "jpg" / f"{n}.jpg")
-    gnd = [{"bbx": [10.0, 5.0, 70.0, 50.0], "easy": [0], "hard": [], "junk": []}]
-    data = RetrievalDataset("toy", tmp_path, folder, folder / "jpg", ["a", "b"], ["q"], gnd, {})
-    first = describe_dataset(data, net, {"mac": mac}, max_size=None)
-    assert first["db"]["mac"].shape == (2, 1280) and first["queries"]["mac"].shape == (1, 1280)
-    # the query was cropped to its 60 x 45 box
-    crop = data.read_query(0)
-    np.testing.assert_allclose(first["queries"]["mac"], extract_global(net, [crop], pool=mac, max_size=None), atol=1e-6)
-    assert len(list((tmp_path / "features" / "cache").glob("*.npz"))) == 1
-    monkeypatch.setattr(E, "extract_features", lambda *a, **k: pytest.fail("recomputed"))
-    again = describe_dataset(data, net, {"mac": mac}, max_size=None)
-    np.testing.assert_array_equal(again["db"]["mac"], first["db"]["mac"])
-
-
 def test_upsample_trick_doubles_the_map_with_the_same_weights():
     import torch
     import torchvision
