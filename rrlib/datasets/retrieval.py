@@ -29,6 +29,7 @@ from scipy.io import loadmat
 from rrlib.datasets import registry
 from rrlib.datasets.pickles import load_pickle
 from rrlib.datasets.registry import DatasetNotFoundError, DatasetSpec, human_size, resolve_root
+from rrlib.evaluate import revisited_gnd
 from rrlib.io import read_rgb
 
 __all__ = ["RetrievalDataset", "load", "dataset_files", "revisitop_features", "training_split", "whitening_split", "IMAGE_EXTENSIONS"]
@@ -118,8 +119,6 @@ class RetrievalDataset:
         returned as arrays, whatever ``setup``.
         """
         if self.revisited:
-            from rrlib.evaluate import revisited_gnd
-
             return revisited_gnd(self.gnd, setup)
         return [
             {"ok": np.asarray(g.get("ok", []), dtype=np.int64), "junk": np.asarray(g.get("junk", []), dtype=np.int64)}

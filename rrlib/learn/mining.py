@@ -27,13 +27,14 @@ plugs in beside :class:`TupleMiner`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import pickle
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
+
+from rrlib.cache import digest
+from rrlib.datasets.pickles import load_pickle
 
 __all__ = ["POSITIVE_STRATEGIES", "NEGATIVE_STRATEGIES", "Miner", "TupleMiner", "Tuples", "co_observed_cells",
            "hard_negatives", "random_negatives", "scale_changes", "select_positives", "synth_geometry"]
@@ -183,11 +184,6 @@ def select_positives(strategy: str, queries: np.ndarray, candidates: np.ndarray,
     return out
 
 
-def _array_digest(a: np.ndarray) -> str:
-    a = np.ascontiguousarray(a)
-    return hashlib.sha256(str((a.dtype.str, a.shape)).encode() + a.tobytes()).hexdigest()[:12]
-
-
 class TupleMiner:
     """The per-epoch tuple construction of [S4] / cirtorch.
 
@@ -269,12 +265,12 @@ class TupleMiner:
             params.update(relaxed_fraction=self.relaxed_fraction, relaxed_max_scale=self.relaxed_max_scale,
                           scale=self.scale_change is not None)
         if self.support is not None:
-            params.update(min_support=self.min_support, support=_array_digest(self.support))
+            params.update(min_support=self.min_support, support=digest(self.support))
         if self.scale_change is not None and self.positives == "relaxed":
-            params["scale_change"] = _array_digest(self.scale_change)
+            params["scale_change"] = digest(self.scale_change)
         if self.positives == "given":
-            params["pairs"] = _array_digest(np.stack(self.pairs))
-        params["labels"] = _array_digest(self.labels)
+            params["pairs"] = digest(np.stack(self.pairs))
+        params["labels"] = digest(self.labels)
         return json.dumps(params, sort_keys=True)
 
     def _queries(self, rng) -> tuple[np.ndarray, np.ndarray | None]:
@@ -385,8 +381,7 @@ def synth_geometry(data) -> tuple[np.ndarray, np.ndarray]:
     path = data.folder / f"train_{data.name}.pkl"
     if not path.is_file():
         raise FileNotFoundError(f"{data.name} has no training split with geometry ({path} is absent)")
-    with open(path, "rb") as f:
-        train = pickle.load(f)
+    train = load_pickle(path)  # plain data only: a crafted file runs no code
     if "records" not in train:
         raise ValueError(f"{path} has no per-image records (only synth-landmarks' training split has them)")
     records = train["records"]

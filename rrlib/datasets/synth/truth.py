@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import functools
-import pickle
 from pathlib import Path
 
 import numpy as np
 
+from ..pickles import load_pickle
 from .build import NAME
 
 
@@ -35,8 +35,7 @@ def true_homography(data, query: int, image: int, plane: int = 0) -> np.ndarray:
 @functools.lru_cache(maxsize=2)
 def _meta(path: Path, mtime_ns: int) -> dict:  # mtime: a regenerated file is read again
     try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError) as e:
+        return load_pickle(path)  # plain data only: a crafted file runs no code
+    except (OSError, ValueError) as e:
         raise RuntimeError(f"cannot read the generator's records {path}: {e}; "
                            f"regenerate with `python -m rrlib prepare {NAME}`") from e
