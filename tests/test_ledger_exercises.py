@@ -29,3 +29,24 @@ def test_check_answers(capsys):
     assert check("medium", "medium") is True
     out = capsys.readouterr().out
     assert "not answered yet" in out and "correct" in out and "mean of precisions" in out
+
+
+def test_check_by_digest_hides_the_answer_and_accepts_equivalent_forms(capsys):
+    from rrlib.exercises import answer_digest
+
+    d = answer_digest(5641 / 7560)  # 0.746 at 3 decimals
+    assert len(d) == 8 and "0.746" not in d
+    assert check(0.7462, digest=d) is True          # rounds to the same 3 decimals
+    assert check(0.7475, digest=d) is False         # rounds to 0.748
+    assert check("Medium ", digest=answer_digest("medium")) is True
+    assert check("hard", digest=answer_digest("medium")) is False
+    assert check([1, 2], digest=answer_digest([1.0, 2.0])) is True
+    assert check([2, 1], digest=answer_digest([1, 2])) is False
+    assert check(-0.0001, digest=answer_digest(0.0)) is True
+    assert check(float("nan"), digest=d) is False   # a wrong answer never raises
+    assert check(None, digest=d) is None
+    with pytest.raises(TypeError):
+        check(1.0)                                  # neither expected nor digest
+    with pytest.raises(TypeError):
+        check(1.0, 1.0, digest=d)                   # both
+    assert "not yet" in capsys.readouterr().out
