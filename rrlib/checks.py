@@ -19,12 +19,13 @@ notebook. Tests never set it.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["ExpectationError", "expect"]
+__all__ = ["ExpectationError", "check_integer", "expect"]
 
 LOG_VARIABLE = "RRLIB_EXPECT_LOG"
 
@@ -115,3 +116,13 @@ def _log(name: str, labels: list[str], got: np.ndarray, want: np.ndarray, tol: f
             key = name if label == name else f"{name} {label}"
             fh.write(json.dumps({"name": key, "value": float(g), "reference": float(w), "tol": tol}) + "\n")
     return True
+
+
+def check_integer(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an ``int >= minimum`` (the one argument check of counts, sizes and iteration
+    limits in rrlib): a TypeError naming ``name`` for a float or bool, a ValueError if smaller."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)

@@ -52,3 +52,14 @@ def test_a_measurement_run_logs_every_value_and_reports_failures_without_raising
     assert [r["name"] for r in rows] == ["BoW M", "row E", "row M", "broken"]
     assert rows[0] == {"name": "BoW M", "value": 84.63, "reference": 84.6, "tol": 1.0}
     assert rows[3]["value"] == 70.0  # a failing value is recorded too
+
+
+def test_check_integer_names_the_argument():
+    from rrlib.checks import check_integer
+
+    assert check_integer(3, "k") == 3 and type(check_integer(np.int64(0), "k", 0)) is int
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        check_integer(0, "k")
+    for bad in (2.0, True, "3", None):
+        with pytest.raises(TypeError, match="k must be an integer"):
+            check_integer(bad, "k")

@@ -21,7 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from .transforms import _DEGENERATE, _flat, _homogeneous, _integer, _pairs
+from ..checks import check_integer
+from .transforms import _DEGENERATE, _flat, _homogeneous, _pairs
 
 __all__ = ["MODELS", "Model", "fit_affine", "fit_homography", "fit_similarity", "fit_translation", "get_model"]
 
@@ -156,7 +157,7 @@ class Model:
     def __post_init__(self) -> None:
         if not callable(self.fit) or not (self.solve is None or callable(self.solve)):
             raise TypeError(f"Model {self.name!r}: fit and solve must be callables")
-        _integer(self.min_samples, "min_samples", 1)
+        check_integer(self.min_samples, "min_samples", 1)
         if self.solve is None:  # the solver the loops call: ``fit`` itself unless a faster one is given
             object.__setattr__(self, "solve", self.fit)
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fitters import MODELS, Model, get_model
-from .transforms import _homogeneous, _integer, _pairs, _plausible, _real, _squared_errors
+from ..checks import check_integer
+from .transforms import _homogeneous, _pairs, _plausible, _real, _squared_errors
 
 __all__ = ["GeometricMatch", "ransac", "required_iterations"]
 
@@ -35,7 +36,7 @@ def _check_params(threshold, max_scale, lo_iters) -> None:
         raise ValueError(f"threshold must be a positive finite number of pixels, got {threshold}")
     if max_scale is not None and not _real(max_scale, "max_scale") >= 1:
         raise ValueError(f"max_scale must be >= 1 (or None), got {max_scale}")
-    _integer(lo_iters, "lo_iters", 0)
+    check_integer(lo_iters, "lo_iters", 0)
 
 
 def required_iterations(inlier_ratio: float, sample_size: int, confidence: float) -> float:
@@ -49,7 +50,7 @@ def required_iterations(inlier_ratio: float, sample_size: int, confidence: float
     """
     if not 0 <= _real(inlier_ratio, "inlier_ratio") <= 1:
         raise ValueError(f"inlier_ratio must be in [0, 1], got {inlier_ratio}")
-    sample_size = _integer(sample_size, "sample_size", 1)
+    sample_size = check_integer(sample_size, "sample_size", 1)
     _check_confidence(confidence)
     p_good = inlier_ratio ** sample_size
     if p_good <= 0.0:
@@ -211,8 +212,8 @@ def ransac(p1, p2, model: str | Model = "affine", *, threshold: float = 8.0, max
     m = get_model(model)
     _check_params(threshold, max_scale, lo_iters)
     _check_confidence(confidence)
-    max_iters = _integer(max_iters, "max_iters", 1)
-    batch = _integer(batch, "batch", 1)
+    max_iters = check_integer(max_iters, "max_iters", 1)
+    batch = check_integer(batch, "batch", 1)
     p1, p2 = _pairs(p1, p2, m.min_samples, f"a {m.name} (RANSAC)")
     rng = np.random.default_rng(seed)
     n, s = len(p1), m.min_samples

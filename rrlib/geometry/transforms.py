@@ -60,15 +60,6 @@ def _transforms(T) -> np.ndarray:
     return T
 
 
-def _integer(value, name: str, minimum: int) -> int:
-    """``value`` as an ``int >= minimum``; a TypeError for a float or bool, a ValueError if smaller."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _real(value, name: str) -> float:
     """``value`` as a float; a TypeError naming it if it is not a real number (or is a bool)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -15,13 +15,13 @@ of every database item so a query costs a sparse product (Yang et al., AAAI 2019
 """
 from __future__ import annotations
 
-import numbers
 from typing import Iterator
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ..checks import check_integer
 from .build import _check_finite, knn_graph, sym_normalize
 from .knn import _warn_zero_rows, knn
 
@@ -38,15 +38,6 @@ __all__ = [
 def _check_alpha(alpha: float) -> None:
     if not 0 <= alpha < 1:
         raise ValueError(f"alpha must lie in [0, 1) for the diffusion to converge, got {alpha}")
-
-
-def _count(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an ``int >= minimum``, or an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _system(S, y, sparse: bool = True):
@@ -131,7 +122,7 @@ def query_vector(sims, idx, n: int, gamma: float = 3.0) -> np.ndarray:
     ``idx`` must be integers in ``[0, n)`` (a negative index is an error, not the last node),
     ``sims`` finite and of the same shape, ``gamma`` finite and ``>= 0``.
     """
-    n = _count(n, "n")
+    n = check_integer(n, "n")
     sims, idx = np.atleast_2d(np.asarray(sims, np.float64)), np.atleast_2d(np.asarray(idx))
     if sims.ndim != 2 or sims.shape != idx.shape:
         raise ValueError(f"sims and idx must be (m, kq) arrays of the same shape, got {sims.shape} and {idx.shape}")
@@ -171,7 +162,7 @@ def diffusion_search(X, Q, *, k: int = 50, kq: int = 10, alpha: float = 0.99, ga
     Q = np.asarray(Q, dtype=np.float32)
     n = len(X)
     if truncate is not None:
-        truncate = _count(truncate, "truncate")
+        truncate = check_integer(truncate, "truncate")
     if graph is not None:
         W = sp.csr_matrix(graph)
         if W.shape != (n, n):
@@ -206,8 +197,8 @@ class OfflineDiffusion:
     def __init__(self, X, *, k: int = 50, alpha: float = 0.99, gamma: float = 3.0, keep: int = 100,
                  rtol: float = 1e-6, maxiter: int = 100, block: int = 512):
         _check_alpha(alpha)
-        keep = _count(keep, "keep")  # keep = 0 stored nothing: every score was 0
-        block = _count(block, "block")
+        keep = check_integer(keep, "keep")  # keep = 0 stored nothing: every score was 0
+        block = check_integer(block, "block")
         self.X = np.asarray(X, dtype=np.float32)
         self.gamma = gamma
         n = len(self.X)

@@ -12,21 +12,29 @@ from .style import LABEL_COLORS
 __all__ = ["plot_graph_2d", "plot_scores_2d"]
 
 
+def _graph_inputs(points, values, name: str, W):
+    """``points`` (n, 2), one of ``values`` per point and ``W`` (n, n) or None, as arrays / CSR;
+    a ValueError naming the argument whose shape does not fit."""
+    points, values = np.asarray(points), np.asarray(values)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points of shape {points.shape}: expected (n, 2)")
+    n = len(points)
+    if values.shape != (n,):
+        raise ValueError(f"{name} of shape {values.shape}: expected one per point, ({n},)")
+    if W is not None:
+        W = sp.csr_matrix(W)
+        if W.shape != (n, n):
+            raise ValueError(f"W of shape {W.shape}: expected ({n}, {n}), one row per point")
+    return points, values, W
+
+
 def plot_scores_2d(points, scores, *, query=None, W=None, ax=None, title: str | None = None):
     """2-D points coloured by their *rank* under ``scores`` (yellow = ranked first; equal scores
     share a colour), with optional graph edges (the nonzeros of the ``(n, n)`` affinity ``W``)
     and the query. Ranks, not raw scores: diffusion scores span orders of magnitude."""
     ax = ax or plt.gca()
-    points = np.asarray(points)
-    scores = np.asarray(scores)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"points of shape {points.shape}: expected (n, 2)")
-    if scores.shape != (len(points),):
-        raise ValueError(f"scores of shape {scores.shape}: expected one per point, ({len(points)},)")
+    points, scores, W = _graph_inputs(points, scores, "scores", W)
     if W is not None:
-        W = sp.csr_matrix(W)
-        if W.shape != (len(points),) * 2:
-            raise ValueError(f"W of shape {W.shape}: expected ({len(points)}, {len(points)}), one row per point")
         i, j = sp.triu(W, k=1).nonzero()
         for a, b in zip(i, j):
             ax.plot(points[[a, b], 0], points[[a, b], 1], color="0.55", lw=0.7, zorder=1)
@@ -51,15 +59,7 @@ def plot_graph_2d(points, W, labels, *, ax=None, title: str | None = None):
     leaks from one class into another), and the points coloured by their label (the colours of
     ``tab10``, one legend entry per label)."""
     ax = ax or plt.gca()
-    points = np.asarray(points)
-    labels = np.asarray(labels)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"points of shape {points.shape}: expected (n, 2)")
-    if labels.shape != (len(points),):
-        raise ValueError(f"labels of shape {labels.shape}: expected one per point, ({len(points)},)")
-    W = sp.csr_matrix(W)
-    if W.shape != (len(points),) * 2:
-        raise ValueError(f"W of shape {W.shape}: expected ({len(points)}, {len(points)}), one row per point")
+    points, labels, W = _graph_inputs(points, labels, "labels", W)
     i, j = sp.triu(W, k=1).nonzero()
     cross = labels[i] != labels[j]
     segments = np.stack([points[i], points[j]], axis=1)
