@@ -41,7 +41,7 @@ from typing import Any, BinaryIO, Callable, Iterable, TypeVar
 import numpy as np
 from PIL import Image
 
-from .io import CHUNK, data_root
+from .io import data_root, sha256sum
 
 __all__ = ["atomic_write", "cached", "callable_digest", "check_name", "dataset_digest", "digest", "entry",
            "file_digest", "images_digest", "module_digest", "read"]
@@ -78,11 +78,7 @@ def file_digest(path: str | os.PathLike) -> str:
     st = path.stat()
     memo = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
     if memo not in _FILE_DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(CHUNK):
-                h.update(block)
-        _FILE_DIGESTS[memo] = h.hexdigest()
+        _FILE_DIGESTS[memo] = sha256sum(path)
     return _FILE_DIGESTS[memo]
 
 
