@@ -45,6 +45,7 @@ __all__ = [
     "AP_METHODS",
     "SETUPS",
     "EmptyQueryWarning",
+    "ITEM_LABELS",
     "RanksAsScoresWarning",
     "RevisitedResult",
     "average_precision",
@@ -52,6 +53,7 @@ __all__ = [
     "compute_map_loop",
     "evaluate_revisited",
     "evaluate_revisited_ranks",
+    "item_labels",
     "precision_at_k",
     "precision_recall_curve",
     "ranks_from_scores",
@@ -612,6 +614,40 @@ def revisited_gnd(gnd, setup: str) -> list[dict]:
         }[setup]
         out.append({"ok": ok, "junk": ignore})
     return out
+
+
+#: the labels of :func:`item_labels`, in the order they are written (a later one never overwrites)
+ITEM_LABELS = ("easy", "hard", "ok", "junk", "negative")
+
+
+def item_labels(gnd, n_db: int) -> np.ndarray:
+    """The label of every database item for every query: a ``(n_queries, n_db)`` array of strings.
+
+    ``labels[q, i]`` is ``"easy"``, ``"hard"`` or ``"junk"`` (revisited ground truth), ``"ok"`` or
+    ``"junk"`` (old-protocol ground truth), and ``"negative"`` for an item ``gnd[q]`` does not list
+    -- the keys of :data:`rrlib.viz.LABEL_COLORS`. Masks follow with numpy, e.g. the Medium
+    positives ``np.isin(labels, ("easy", "hard"))``. An item listed under two labels of one query
+    is a ``ValueError`` (the ground truth is broken), as is an index outside ``0..n_db-1``.
+    """
+    n_db = _positive_int(n_db, "n_db")
+    n_queries = _n_queries(gnd)
+    labels = np.full((n_queries, n_db), "negative", dtype="<U8")
+    for q, g in enumerate(gnd):
+        if not isinstance(g, Mapping):
+            raise ValueError(f"gnd[{q}] must be a dict of index lists, got {type(g).__name__}")
+        keys = [key for key in ITEM_LABELS[:-1] if key in g]
+        if not keys:
+            raise ValueError(f"gnd[{q}] has none of the keys {ITEM_LABELS[:-1]}")
+        for key in keys:
+            idx = _index_array(g[key], f"gnd[{q}]['{key}']")
+            if len(idx) and (idx.min() < 0 or idx.max() >= n_db):
+                raise ValueError(f"gnd[{q}]['{key}'] has an index outside 0..{n_db - 1}")
+            taken = labels[q, idx] != "negative"
+            if taken.any():
+                i = int(idx[taken][0])
+                raise ValueError(f"gnd[{q}] lists item {i} as both {str(labels[q, i])!r} and {key!r}")
+            labels[q, idx] = key
+    return labels
 
 
 @dataclass

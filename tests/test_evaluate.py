@@ -586,3 +586,38 @@ def test_compute_map_matches_revisitop_own_results(case):
             assert abs(res.map[setup] - 100 * want["map"]) <= 1e-10
             np.testing.assert_allclose(res.mpk[setup], 100 * np.array(want["mpk"]), rtol=0, atol=1e-10)
             np.testing.assert_allclose(res.aps[setup], 100 * want_aps, rtol=0, atol=1e-10)
+
+
+# --- item_labels: one home for the gnd -> per-item labels loop ---------------------------------
+def test_item_labels_by_hand():
+    gnd = [{"easy": [0, 3], "hard": [1], "junk": [4]}, {"easy": [], "hard": [2], "junk": []}]
+    labels = ev.item_labels(gnd, 5)
+    assert labels.tolist() == [["easy", "hard", "negative", "easy", "junk"],
+                               ["negative", "negative", "hard", "negative", "negative"]]
+    assert np.isin(labels, ("easy", "hard")).sum() == 4
+
+
+def test_item_labels_old_protocol_and_masks_match_revisited_gnd():
+    assert ev.item_labels([{"ok": [1], "junk": [0]}], 3).tolist() == [["junk", "ok", "negative"]]
+    rng = np.random.default_rng(0)
+    gnd = []
+    for _ in range(4):
+        items = rng.permutation(30)
+        gnd.append({"easy": items[:5], "hard": items[5:9], "junk": items[9:12]})
+    labels = ev.item_labels(gnd, 30)
+    for q, g in enumerate(ev.revisited_gnd(gnd, "medium")):
+        assert set(np.flatnonzero(np.isin(labels[q], ("easy", "hard")))) == set(g["ok"])
+        assert set(np.flatnonzero(labels[q] == "junk")) == set(g["junk"])
+
+
+@pytest.mark.parametrize("gnd, n_db, message", [
+    ([{"easy": [0], "hard": [0], "junk": []}], 3, "both 'easy' and 'hard'"),
+    ([{"easy": [5], "hard": [], "junk": []}], 3, "outside 0..2"),
+    ([{"easy": [-1], "hard": [], "junk": []}], 3, "outside 0..2"),
+    ([{"positives": [1]}], 3, "none of the keys"),
+    ([[0, 1]], 3, "must be a dict"),
+    ([{"ok": [0]}], 0, "n_db"),
+])
+def test_item_labels_refuses_broken_ground_truth(gnd, n_db, message):
+    with pytest.raises(ValueError, match=message):
+        ev.item_labels(gnd, n_db)

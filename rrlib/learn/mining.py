@@ -374,16 +374,38 @@ def scale_changes(records: Sequence[dict], texture_sizes: dict, grid: int) -> np
     return out
 
 
-def synth_geometry(data) -> tuple[np.ndarray, np.ndarray]:
-    """Co-observed cells and scale changes of every pair of a synth-landmarks training split
-    (``train_<name>.pkl``, in :func:`rrlib.datasets.training_split`'s order): the "3D
-    reconstruction" the positives are chosen from."""
-    path = data.folder / f"train_{data.name}.pkl"
+def synth_geometry(data, part: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Co-observed cells and scale changes of every pair of a synth-landmarks split: the "3D
+    reconstruction" the positives are chosen from.
+
+    ``part="train"`` (the default): the training split (``train_<name>.pkl``), in
+    :func:`rrlib.datasets.training_split`'s order. ``part="db"``: the *test* database
+    (``meta_<name>.pkl``), in ``data.imlist`` order; an image of no test landmark (a distractor
+    or a scene) co-observes nothing (0 cells, scale change ``inf``, its own diagonal included).
+    The test part exists for one experiment only: [S4]'s over-fitting check, which adds the test
+    landmarks to the training data on purpose (notebook 04); never train on it otherwise.
+    """
+    if part not in ("train", "db"):
+        raise ValueError(f"part must be 'train' or 'db', got {part!r}")
+    path = data.folder / (f"train_{data.name}.pkl" if part == "train" else f"meta_{data.name}.pkl")
     if not path.is_file():
-        raise FileNotFoundError(f"{data.name} has no training split with geometry ({path} is absent)")
-    train = load_pickle(path)  # plain data only: a crafted file runs no code
-    if "records" not in train:
-        raise ValueError(f"{path} has no per-image records (only synth-landmarks' training split has them)")
-    records = train["records"]
-    sizes = {lid: info["texture_size"] for lid, info in train["landmarks"].items()}
-    return co_observed_cells(records), scale_changes(records, sizes, int(train["grid"]))
+        raise FileNotFoundError(f"{data.name} has no {part} split with geometry ({path} is absent)")
+    split = load_pickle(path)  # plain data only: a crafted file runs no code
+    key = "records" if part == "train" else "db"
+    if key not in split:
+        raise ValueError(f"{path} has no per-image records (only synth-landmarks' splits have them)")
+    records = split[key]
+    sizes = {lid: info["texture_size"] for lid, info in split["landmarks"].items()}
+    if part == "train":
+        return co_observed_cells(records), scale_changes(records, sizes, int(split["grid"]))
+    names = [r["name"] for r in records]
+    if names != list(data.imlist):
+        raise ValueError(f"{path} lists other database images than {data.name}'s ground truth")
+    keep = np.array([i for i, r in enumerate(records) if r["landmark"] in sizes], np.int64)
+    cells = np.zeros((len(records), len(records)), np.int32)
+    scale = np.full((len(records), len(records)), np.inf)
+    if len(keep):
+        kept = [records[i] for i in keep]
+        cells[np.ix_(keep, keep)] = co_observed_cells(kept)
+        scale[np.ix_(keep, keep)] = scale_changes(kept, sizes, int(split["grid"]))
+    return cells, scale

@@ -186,12 +186,22 @@ class FrozenMaps:
     the model, the images and ``size``, as :func:`dataset_maps`' does); otherwise ``maps[i]`` reads
     and runs image ``i`` when asked (for large training sets on a GPU). ``maps[i]`` is a
     ``(C, h, w)`` tensor.
+
+    ``maps``, when given, is that output already computed (for instance assembled from parts of
+    cached ones, :func:`finetune`'s ``train_maps``): one ``(C, h, w)`` tensor per image, kept as
+    given (moved to ``device``); nothing is computed, read or cached.
     """
 
     def __init__(self, model: RetrievalNet, images: Sequence, size: int, *, precompute: bool = True,
-                 cache_file: Path | None = None, device: str = "cpu", batch_size: int = 32, progress: bool = True):
+                 cache_file: Path | None = None, device: str = "cpu", batch_size: int = 32, progress: bool = True,
+                 maps: Sequence[torch.Tensor] | None = None):
         self.model, self.images, self.size, self.device = model, list(images), int(size), device
         self.maps: list[torch.Tensor] | None = None
+        if maps is not None:
+            if len(maps) != len(self.images) or not all(isinstance(m, torch.Tensor) and m.ndim == 3 for m in maps):
+                raise ValueError(f"maps must be {len(self.images)} tensors (C, h, w), one per image")
+            self.maps = [m.to(device) for m in maps]
+            return
         if not precompute:
             return
         if cache_file is None:
@@ -340,8 +350,9 @@ def run_key(config: TrainConfig, data, miner: Miner, train=None) -> str:
     ground truth, :func:`rrlib.cache.dataset_digest`), the training images (content) and labels
     (``train``, default ``training_split(data)``) and :data:`RUN_VERSION`."""
     paths, labels = tuple(train) if train is not None else training_split(data)
+    labels = "no labels" if labels is None else np.asarray(labels)
     return cache_mod.digest(RUN_VERSION, asdict(config), miner.describe(), cache_mod.dataset_digest(data),
-                            cache_mod.images_digest(paths), np.asarray(labels))
+                            cache_mod.images_digest(paths), labels)
 
 
 def _run_dir(key: str) -> Path:
@@ -413,8 +424,8 @@ def _new_model(config: TrainConfig) -> RetrievalNet:
     return RetrievalNet(config.backbone, config.train_blocks, config.gem_p, config.train_p, config.whiten_dim)
 
 
-def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None = None, train=None, support=None,
-             scale_change=None, cache: bool = True, threads: int | None = None, device: str = "cpu",
+def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None = None, train=None, train_maps=None,
+             support=None, scale_change=None, cache: bool = True, threads: int | None = None, device: str = "cpu",
              progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
     """Fine-tune on a training set, evaluating on ``data``'s test split before training and after
     every epoch.
@@ -429,7 +440,16 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
         ``scale_change`` (needed for "inliers" / "relaxed" positives; :func:`rrlib.learn.synth_geometry`
         on synth-landmarks).
     train : (paths, labels), optional
-        The training images and their landmarks (default: ``training_split(data)``).
+        The training images and their landmarks (default: ``training_split(data)``). ``labels``
+        may be ``None`` with a ``miner`` that reads none (mining on manifolds, notebook 06): the
+        run's key then holds no label either.
+    train_maps : sequence of (C, h, w) tensors, optional
+        The frozen blocks' output of the training images, in ``train``'s order, when the caller
+        already has it -- e.g. the cached parts of :func:`dataset_maps` (training split, test
+        database) put together for a training set that adds test images (notebook 04's
+        over-fitting check) -- instead of computing (and caching) it for this list of images. It
+        must come from ``config``'s backbone and frozen blocks at ``config.image_size``; only its
+        length and shapes are checked. The run's key (:func:`run_key`) does not depend on it.
     cache : bool
         Load the saved run of the same key instead of training, and save a new one.
     threads : int or None
@@ -449,8 +469,11 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
     Deterministic for a configuration, a miner and a thread count.
     """
     train = tuple(train) if train is not None else training_split(data)
-    paths, labels = list(train[0]), np.asarray(train[1])
+    paths, labels = list(train[0]), None if train[1] is None else np.asarray(train[1])
     if miner is None:
+        if labels is None:
+            raise ValueError("train=(paths, None) has no labels: pass a miner that needs none "
+                             "(e.g. rrlib.mom.MoMMiner)")
         miner = make_miner(config, labels, support=support, scale_change=scale_change)
     key = run_key(config, data, miner, (paths, labels))
     if cache:
@@ -469,8 +492,13 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
         torch.manual_seed(config.seed)
         model = _new_model(config).to(device)
         criterion = make_loss(config)
-        maps = dataset_maps(model, data, config.image_size, train=(paths, labels), which=("train",), device=device,
-                            progress=progress)
+        if train_maps is None:
+            maps = dataset_maps(model, data, config.image_size, train=(paths, labels), which=("train",), device=device,
+                                progress=progress)
+        elif len(model.frozen) == 0:
+            raise ValueError("train_maps needs frozen blocks (train_blocks=None trains the whole network)")
+        else:
+            maps = {"train": FrozenMaps(model, paths, config.image_size, maps=train_maps, device=device)}
         maps.update(dataset_maps(model, data, config.eval_size, which=("db", "queries"), device=device,
                                  progress=progress))
         if model.whiten is not None:

@@ -6,14 +6,20 @@
 * :mod:`rrlib.nets.retrieval` -- the published fine-tuned GeM networks (cirtorch checkpoints).
 * :mod:`rrlib.nets.whitening` -- PCA-whitening and the supervised L_w.
 * :mod:`rrlib.nets.extract` -- truncated backbones and batched ``extract_global``.
+* :mod:`rrlib.nets.pipeline` -- the whitened descriptors of a dataset, as notebooks 03 and 05 make them.
 """
 from .extract import BACKBONES, backbone, describe_dataset, extract_features, extract_global, to_tensor
 from .retrieval import RETRIEVAL_NETWORKS, RetrievalNetwork, retrieval_network
-from .pooling import GeM, crow, gem, l2n, mac, power_normalize, regional, rmac, rmac_regions, spoc
+from .pooling import GeM, crow, crow_channel_weights, crow_spatial_weights, gem, l2n, mac, power_normalize, regional, rmac, rmac_regions, spoc
 from .whitening import Whitening, learn_lw, learn_pca_whitening, pairs_from_labels
+from .pipeline import POOLINGS, WhitenedDescriptors, whitened_descriptors, whitening_set
 from .weights import WeightsUnavailableError, load_mobilenet_v2
 
 __all__ = [
+    "POOLINGS",
+    "WhitenedDescriptors",
+    "whitened_descriptors",
+    "whitening_set",
     "RETRIEVAL_NETWORKS",
     "RetrievalNetwork",
     "retrieval_network",
@@ -26,6 +32,8 @@ __all__ = [
     "extract_features",
     "extract_global",
     "crow",
+    "crow_channel_weights",
+    "crow_spatial_weights",
     "gem",
     "l2n",
     "learn_lw",

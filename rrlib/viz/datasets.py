@@ -76,7 +76,7 @@ def plot_query_examples(folder: str | os.PathLike | None = None, queries: Sequen
             ax.set_axis_off()
         for ax, (kind, path) in zip(row, cells):
             ax.imshow(read_rgb(path))
-            ax.set_title(f"query {q}" if kind == "query" else kind, fontsize=8, color=LABEL_COLORS[kind])
+            ax.set_title(f"query {q}" if kind == "query" else kind, fontsize="medium", color=LABEL_COLORS[kind])
             if kind == "query":
                 x1, y1, x2, y2 = ex["query"][1]
                 ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, ec="red"))

@@ -74,7 +74,7 @@ def plot_graph_2d(points, W, labels, *, ax=None, title: str | None = None):
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize="medium")
     if title:
         ax.set_title(title)
     return ax

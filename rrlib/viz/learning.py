@@ -29,21 +29,21 @@ def plot_siamese(images: Sequence, names: Sequence[str] = ("query", "positive", 
         image_panel(sub, im, name, c)
         ax.annotate("", xy=(3.0, y), xytext=(1.6, y), arrowprops=dict(arrowstyle="->", color="0.3"))
         ax.add_patch(plt.Rectangle((3.0, y - 0.35), 2.0, 0.7, fc="#dbe9f6", ec="#1f77b4"))
-        ax.text(4.0, y, r"$f(\cdot;\theta)$" + "\nCNN + GeM + $\\ell_2$", ha="center", va="center", fontsize=8)
+        ax.text(4.0, y, r"$f(\cdot;\theta)$" + "\nCNN + GeM + $\\ell_2$", ha="center", va="center", fontsize="medium")
         ax.annotate("", xy=(6.3, y), xytext=(5.0, y), arrowprops=dict(arrowstyle="->", color="0.3"))
-        ax.text(6.45, y, f"$y_{{{name[0]}}}$", ha="left", va="center", fontsize=10, color=c)
+        ax.text(6.45, y, f"$y_{{{name[0]}}}$", ha="left", va="center", fontsize="medium", color=c)
     ax.plot([4.0, 4.0], [ys[-1] + 0.35, ys[0] - 0.35], ls=":", color="#1f77b4")
-    ax.text(4.15, (ys[0] + ys[-1]) / 2 + 0.6, "shared\nweights", fontsize=7, color="#1f77b4", va="center")
+    ax.text(4.15, (ys[0] + ys[-1]) / 2 + 0.6, "shared\nweights", fontsize="small", color="#1f77b4", va="center")
     mid = (ys[0] + ys[-1]) / 2
     for y in ys:
         ax.annotate("", xy=(8.0, mid), xytext=(6.95, y), arrowprops=dict(arrowstyle="->", color="0.6"))
-    ax.text(8.1, mid, "loss on\ndistances\n$\\ell(\\|y_q - y_p\\|, \\|y_q - y_n\\|)$", va="center", fontsize=8)
+    ax.text(8.1, mid, "loss on\ndistances\n$\\ell(\\|y_q - y_p\\|, \\|y_q - y_n\\|)$", va="center", fontsize="medium")
     return fig
 
 
 def plot_image_rows(rows: Sequence[Sequence], *, captions: Sequence[Sequence[str]] | None = None,
                     colors: Sequence[Sequence[str | None]] | None = None, row_labels: Sequence[str] | None = None,
-                    size: float = 1.35, fontsize: float = 7):
+                    size: float = 1.35, fontsize: float | str = "small"):
     """A gallery: one row of images per entry of ``rows``, each with an optional caption and frame
     colour; ``row_labels`` are written on the left."""
     ncols = max(len(r) for r in rows)
@@ -59,7 +59,7 @@ def plot_image_rows(rows: Sequence[Sequence], *, captions: Sequence[Sequence[str
             col = colors[i][j] if colors is not None else None
             image_panel(ax, row[j], cap, col, fontsize)
         if row_labels is not None:
-            axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8, labelpad=8)
+            axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize="medium", labelpad=8)
     fig.tight_layout(pad=0.3)
     return fig
 
@@ -83,14 +83,14 @@ def plot_curves(histories: Mapping[str, Sequence[dict]], *, axes=None, setups=("
             axes[1].plot([h["epoch"] for h in hist], [h[s] for h in hist], styles[s], marker="o", ms=3, color=color)
     for label, value in (reference or {}).items():
         axes[1].axhline(value, color="0.6", lw=1, ls="-.")
-        axes[1].text(0, value + 0.5, label, fontsize=7, color="0.4")
+        axes[1].text(0, value + 0.5, label, fontsize="small", color="0.4")
     axes[0].set(xlabel="epoch", ylabel="training loss (mean over steps)")
     axes[1].set(xlabel="epoch (0 = off the shelf)", ylabel="mAP on the test split")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].legend(fontsize=7, frameon=False)
-    axes[1].legend(handles=[Line2D([], [], color="0.3", ls=styles[s], label=s) for s in setups], fontsize=7,
-                   frameon=False, title="mAP", title_fontsize=7)
+    axes[0].legend(fontsize="small", frameon=False)
+    axes[1].legend(handles=[Line2D([], [], color="0.3", ls=styles[s], label=s) for s in setups], fontsize="small",
+                   frameon=False, title="mAP", title_fontsize="small")
     return axes
 
 
@@ -131,5 +131,5 @@ def plot_embedding_2d(X: np.ndarray, labels: Sequence[int], *, ax=None, title: s
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize="medium")
     return ax

@@ -46,7 +46,7 @@ def plot_patch_grid(rows: Sequence[Sequence[np.ndarray]], *, row_labels: Sequenc
             if j < len(row):
                 ax.imshow(row[j], cmap="gray", vmin=0, vmax=255)
         if row_labels is not None:
-            axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8)
+            axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize="medium")
     fig.tight_layout(pad=0.2)
     return fig
 
@@ -81,7 +81,7 @@ def plot_matches(image1, image2, xy1, xy2, *, inliers=None, ax=None, max_lines: 
                 color=LABEL_COLORS["T"] if inliers is not None else "yellow", lw=lw)
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize="medium")
     return ax
 
 
@@ -103,9 +103,9 @@ def plot_inverted_file(query_words: Sequence[int], lists: Sequence[Sequence[int]
         colors = [LABEL_COLORS["T"] if j in rel else "0.4" for j in lst]
         ax.scatter(lst, np.full(len(lst), row), s=6, c=colors)
     ax.set_yticks(range(len(words)))
-    ax.set_yticklabels([f"word {w}" for w in words], fontsize=7)
+    ax.set_yticklabels([f"word {w}" for w in words], fontsize="small")
     ax.invert_yaxis()
     ax.set_xlim(-1, n_images)
     ax.set_xlabel("database image")
-    ax.set_title(f"inverted lists of {len(words)} query words; only these postings are read", fontsize=9)
+    ax.set_title(f"inverted lists of {len(words)} query words; only these postings are read", fontsize="medium")
     return ax

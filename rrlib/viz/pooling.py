@@ -47,10 +47,10 @@ def plot_feature_maps(image, A, channels: Sequence[int], *, axes=None):
     if axes is None:
         _, axes = plt.subplots(1, len(channels) + 1, figsize=(1.9 * (len(channels) + 1), 1.9))
     axes[0].imshow(image)
-    axes[0].set_title("image", fontsize=8)
+    axes[0].set_title("image", fontsize="medium")
     for ax, j in zip(axes[1:], channels):
         ax.imshow(A[j], cmap="viridis")
-        ax.set_title(f"channel {j}", fontsize=8)
+        ax.set_title(f"channel {j}", fontsize="medium")
     for ax in axes:
         ax.axis("off")
     return axes
@@ -67,7 +67,7 @@ def plot_gem_p(A, p: float, *, channels: int = 12, ax=None):
     ax.bar(k, pooling.gem(x, p=p)[0].numpy(), width=0.25, color="#1f77b4", label=f"GeM (p = {p:.1f})")
     ax.bar(k + 0.25, pooling.mac(x)[0].numpy(), width=0.25, color="0.3", label="MAC (p → ∞)")
     ax.set(xlabel="channel", ylabel="pooled activation", xticks=k)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize="small", frameon=False)
     return ax
 
 
@@ -100,7 +100,7 @@ def plot_mac_top_channels(image1, A1, image2, A2, top: int = 5, *, axes=None):
             bx, by, bw, bh = _cell_box(i, j, A.shape[1:], im.shape[:2])
             ax.add_patch(Rectangle((bx, by), bw, bh, fill=False, lw=2, ec=c))
         ax.axis("off")
-    axes[0].set_title(f"top-{top} MAC channels: " + ", ".join(map(str, best)), fontsize=8, loc="left")
+    axes[0].set_title(f"top-{top} MAC channels: " + ", ".join(map(str, best)), fontsize="medium", loc="left")
     return best, float(x @ y)
 
 
@@ -120,7 +120,7 @@ def plot_rmac_regions(image, map_shape, levels: int = 3, *, axes=None):
         for c, (t, l, s) in zip(plt.cm.tab10(np.arange(len(mine)) % 10), mine):
             ax.add_patch(Rectangle((l * W / w, t * H / h), s * W / w, s * H / h, fc=(*c[:3], 0.12),
                                    ec=c, lw=1.5))
-        ax.set_title(f"level {level}: {len(mine)} regions of side {side}", fontsize=8)
+        ax.set_title(f"level {level}: {len(mine)} regions of side {side}", fontsize="medium")
         ax.axis("off")
     return regions
 
@@ -137,13 +137,13 @@ def plot_crow_weights(image, A, *, axes=None):
         _, axes = plt.subplots(1, 3, figsize=(8, 2.4))
     im = np.asarray(image)
     axes[0].imshow(im)
-    axes[0].set_title("image", fontsize=8)
+    axes[0].set_title("image", fontsize="medium")
     axes[1].imshow(im)
     axes[1].imshow(S, cmap="jet", alpha=0.5, extent=(0, im.shape[1], im.shape[0], 0))
-    axes[1].set_title("spatial weights S", fontsize=8)
+    axes[1].set_title("spatial weights S", fontsize="medium")
     for ax in axes[:2]:
         ax.axis("off")
     axes[2].plot(np.sort(w)[::-1])
     axes[2].set(xlabel="channel (sorted)", ylabel="Ω", title="channel weights")
-    axes[2].title.set_fontsize(8)
+    axes[2].title.set_fontsize("medium")
     return S, w

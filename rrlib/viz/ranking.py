@@ -46,12 +46,12 @@ def plot_pr_curve(relevance, n_relevant: int | None = None, *, ax=None, upto: in
     if annotate:
         for i in range(k):
             ax.annotate(str(i + 1), (r[i], p[i]), textcoords="offset points", xytext=(4, 3),
-                        fontsize=7, color="0.3")
+                        fontsize="small", color="0.3")
     ax.set(xlim=(-0.02, 1.05), ylim=(0, 1.08), xlabel="recall", ylabel="precision")
     if title is None and k == len(rel) and rel.any():
         title = f"AP = {average_precision(relevance, n_relevant):.4f}"
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize="medium")
     return ax
 
 
@@ -74,10 +74,10 @@ def plot_ranking(labels: Sequence, *, ax=None, scores: Sequence[float] | None = 
         raise ValueError(f"labels holds {unknown}: each label is a boolean or one of {sorted(LABEL_COLORS)}")
     for i, name in enumerate(names):
         ax.add_patch(Rectangle((i, 0), 0.92, 1, color=LABEL_COLORS[name]))
-        ax.text(i + 0.46, 0.5, name[0].upper(), ha="center", va="center", fontsize=7, color="white")
-        ax.text(i + 0.46, -0.25, str(i + 1), ha="center", va="center", fontsize=6, color="0.3")
+        ax.text(i + 0.46, 0.5, name[0].upper(), ha="center", va="center", fontsize="small", color="white")
+        ax.text(i + 0.46, -0.25, str(i + 1), ha="center", va="center", fontsize="x-small", color="0.3")
         if scores is not None:
-            ax.text(i + 0.46, 1.2, f"{scores[i]:.2f}", ha="center", va="center", fontsize=5,
+            ax.text(i + 0.46, 1.2, f"{scores[i]:.2f}", ha="center", va="center", fontsize="x-small",
                     color="0.3", rotation=90)
     ax.set(xlim=(-0.1, len(names)), ylim=(-0.5, 1.6 if scores is not None else 1.1))
     ax.set_aspect("equal")
@@ -85,9 +85,9 @@ def plot_ranking(labels: Sequence, *, ax=None, scores: Sequence[float] | None = 
     present = [n for n in LABEL_COLORS if n in set(names)]
     if any(n not in ("T", "F") for n in present):
         ax.legend(handles=[Patch(color=LABEL_COLORS[n], label=n) for n in present],
-                  loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+                  loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
     if title:
-        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_title(title, fontsize="medium", loc="left")
     return ax
 
 
@@ -105,10 +105,10 @@ def plot_ap_build_up(relevance, n_relevant: int | None = None, *, ncols: int = 6
             continue
         plot_pr_curve(rel, n_relevant, ax=ax, upto=k, envelope=k == n, annotate=False, title="")
         mark = "T" if rel[k - 1] else "F"
-        ax.set_title(f"rank {k}: {mark}  p={precision[k - 1]:.2f} r={recall[k - 1]:.2f}", fontsize=7)
+        ax.set_title(f"rank {k}: {mark}  p={precision[k - 1]:.2f} r={recall[k - 1]:.2f}", fontsize="small")
         ax.set_xlabel("")
         ax.set_ylabel("")
-    fig.supxlabel("recall", fontsize=8)
-    fig.supylabel("precision", fontsize=8)
+    fig.supxlabel("recall", fontsize="medium")
+    fig.supylabel("precision", fontsize="medium")
     fig.tight_layout()
     return fig

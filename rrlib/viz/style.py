@@ -1,4 +1,9 @@
-"""What every figure of rrlib shares: the colours of ranked items and the image panel."""
+"""What every figure of rrlib shares: the colours of ranked items and the image panel.
+
+Text sizes in :mod:`rrlib.viz` are relative ("medium", "small", "x-small"), never points: they
+scale with ``plt.rcParams["font.size"]``, which the notebooks set to 11 pt at 100 dpi so that
+every label still reads on a projector ("x-small" only inside the cells of a ranking strip).
+"""
 from __future__ import annotations
 
 __all__ = ["LABEL_COLORS", "image_panel"]
@@ -11,7 +16,7 @@ LABEL_COLORS = {
 }
 
 
-def image_panel(ax, image, caption: str = "", color: str | None = None, fontsize: float = 7) -> None:
+def image_panel(ax, image, caption: str = "", color: str | None = None, fontsize: float | str = "small") -> None:
     """Show ``image`` on ``ax`` without ticks, with an optional caption and a frame of ``color``
     (no frame when ``color`` is None)."""
     ax.imshow(image)

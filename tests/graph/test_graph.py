@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from rrlib.datasets import load, whitening_split
+from rrlib.datasets import load
 from rrlib.evaluate import compute_map, evaluate_revisited, ranks_from_scores
 from rrlib.graph import (
     alpha_qe,
@@ -21,7 +21,7 @@ from rrlib.graph import (
     query_vector,
     sym_normalize,
 )
-from rrlib.nets import backbone, crow, describe_dataset, gem, learn_lw, mac, pairs_from_labels, rmac, spoc
+from rrlib.nets import backbone, whitened_descriptors
 
 
 def unit(v):
@@ -209,14 +209,8 @@ def test_diffusion_and_qe_raise_map_on_synth_landmarks():
     """Directional check of [S3] Table 4.1's "+D" on the embedded benchmark: MobileNetV2-GeM
     descriptors with L_w; alpha-QE beats the baseline and diffusion beats alpha-QE (Medium, Hard).
     Uses the data root's cached descriptors (shared with notebooks 03 and 05)."""
-    data, net = load("synth-landmarks"), backbone("mobilenet_v2")
-    pools = {"SPoC": spoc, "MAC": mac, "GeM": gem, "R-MAC": rmac, "CroW": crow}  # notebook 03's cache key
-    d = describe_dataset(data, net, pools, scales=(1.0,), max_size=1024)
-    paths, labels = whitening_split(data)
-    keep = np.concatenate([np.flatnonzero(labels == c)[:15] for c in np.unique(labels)])
-    train = describe_dataset(data, net, pools, max_size=1024, images=[paths[i] for i in keep], tag="whiten15")["db"]
-    w = learn_lw(train["GeM"], *pairs_from_labels(labels[keep]), reduce=256)
-    X, Q = w(d["db"]["GeM"]), w(d["queries"]["GeM"])
+    data = load("synth-landmarks")
+    X, Q, _ = whitened_descriptors(data, backbone("mobilenet_v2"))
     base = evaluate_revisited(X @ Q.T, data.gnd).map
     qe = evaluate_revisited(X @ alpha_qe(Q, X, k=5).T, data.gnd).map
     diff = evaluate_revisited(diffusion_search(X, Q, k=10, kq=5), data.gnd).map

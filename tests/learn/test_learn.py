@@ -316,6 +316,36 @@ def test_co_observed_cells_and_scale_changes_by_hand():
     assert R[0, 0] == pytest.approx(1.0) and np.isinf(R[0, 2])
 
 
+def test_synth_geometry_of_the_test_database_by_hand(tmp_path):
+    import pickle
+
+    from rrlib.learn import synth_geometry
+
+    grid = 4
+    a = np.zeros((grid, grid), bool)
+    a[:2] = True          # view 0 of test landmark 3: the top half of the facade (8 cells)
+    b = np.zeros((grid, grid), bool)
+    b[1:3] = True         # view 1: the middle rows (8 cells, 4 shared), seen twice as large
+    rec = lambda name, lid, vis, H: {"name": name, "landmark": lid, "vis_grid": [np.packbits(vis.ravel())], "H": [H]}
+    meta = {"grid": grid, "landmarks": {3: {"texture_size": [(40, 40)]}},
+            "db": [rec("tower_0", 3, a, np.eye(3)), rec("distractor_0", 155, a, np.eye(3)),
+                   rec("tower_1", 3, b, np.diag([2.0, 2.0, 1.0]))]}
+    with open(tmp_path / "meta_fake.pkl", "wb") as f:
+        pickle.dump(meta, f)
+    data = SimpleNamespace(name="fake", folder=tmp_path, imlist=["tower_0", "distractor_0", "tower_1"])
+    cells, scale = synth_geometry(data, part="db")
+    # the distractor (landmark 155, not a test landmark) co-observes nothing, not even with itself
+    np.testing.assert_array_equal(cells, [[8, 0, 4], [0, 0, 0], [4, 0, 8]])
+    np.testing.assert_allclose(scale, [[1, np.inf, 2], [np.inf, np.inf, np.inf], [2, np.inf, 1]])
+    with pytest.raises(ValueError, match="other database images"):
+        synth_geometry(SimpleNamespace(name="fake", folder=tmp_path, imlist=["tower_0", "tower_1", "distractor_0"]),
+                       part="db")
+    with pytest.raises(ValueError, match="part"):
+        synth_geometry(data, part="queries")
+    with pytest.raises(FileNotFoundError):
+        synth_geometry(data)   # no train_fake.pkl
+
+
 # ------------------------------------------------------------------------------------ training
 @pytest.fixture(scope="module")
 def synth():
@@ -337,6 +367,18 @@ def test_synth_geometry(synth):
     same = ~across & ~np.eye(len(labels), dtype=bool) & (cells > 0)
     assert same.sum(1).mean() > 20  # most views of a landmark share facade cells
     assert (scale[same] >= 1).all() and np.median(scale[same]) < 2
+
+    from rrlib.evaluate import item_labels
+    from rrlib.learn import synth_geometry
+
+    db_cells, db_scale = synth_geometry(data, part="db")
+    assert db_cells.shape == db_scale.shape == (len(data.imlist), len(data.imlist))
+    positives = np.isin(item_labels(data.gnd, len(data.imlist)), ("easy", "hard"))
+    q_pos = np.flatnonzero(positives[0])
+    # a query's positives are views of one test landmark: most pairs of them share cells
+    assert (db_cells[np.ix_(q_pos, q_pos)] > 0).mean() > 0.5
+    no_landmark = np.diag(db_cells) == 0   # distractors and scenes
+    assert no_landmark.sum() > 0 and (db_cells[no_landmark] == 0).all() and np.isinf(db_scale[no_landmark]).all()
 
 
 def test_retrieval_net_is_the_off_the_shelf_network_before_training():
@@ -476,6 +518,37 @@ def test_frozen_maps_cache_follows_the_pictures_and_reports_a_corrupt_file(synth
     assert sum(len(f.read_bytes()) > 50 for f in files) == 1  # overwritten with a whole file
     with pytest.raises(ValueError, match="dataset name"):
         dataset_maps(net, SimpleNamespace(name="../x"), 64, train=train, which=("train",))
+
+
+def test_given_train_maps_give_the_same_run(synth, tmp_path, monkeypatch):
+    """finetune(train_maps=...) with the maps dataset_maps computes trains exactly the same network,
+    and FrozenMaps(maps=...) keeps the given tensors (notebook 04's over-fitting check assembles its
+    training maps from cached parts)."""
+    import rrlib.learn.train as train_module
+    from rrlib.datasets import training_split
+    from rrlib.learn import FrozenMaps, RetrievalNet, dataset_maps, finetune
+
+    monkeypatch.setattr(train_module, "_run_dir", lambda key: tmp_path / key)
+    data, (cells, scale) = synth
+    config = replace(QUICK, epochs=1)
+    net = RetrievalNet("mobilenet_v2", config.train_blocks)
+    given = dataset_maps(net, data, config.image_size, which=("train",), progress=False)["train"].maps
+    paths = training_split(data)[0]
+    kept = FrozenMaps(net, paths, config.image_size, maps=given)
+    assert len(kept) == len(paths) and all(kept[i] is given[i] for i in (0, len(paths) - 1))
+    with pytest.raises(ValueError, match="one per image"):
+        FrozenMaps(net, paths, config.image_size, maps=given[:-1])
+
+    plain = finetune(data, config, support=cells, scale_change=scale, cache=False, progress=False)
+    assembled = finetune(data, config, train_maps=list(given), support=cells, scale_change=scale, cache=False,
+                         progress=False)
+    strip = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+    assert strip(assembled.history) == strip(plain.history) and assembled.key == plain.key
+    for k, v in plain.model.trained_state().items():
+        torch.testing.assert_close(assembled.model.trained_state()[k], v, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="frozen blocks"):
+        finetune(data, replace(config, train_blocks=None), train_maps=given, support=cells, scale_change=scale,
+                 cache=False, progress=False)
 
 
 def test_run_key_follows_the_training_pictures(synth, tmp_path):
