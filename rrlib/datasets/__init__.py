@@ -22,7 +22,8 @@ Modules: :mod:`~rrlib.datasets.registry` (what a dataset is), :mod:`~rrlib.datas
 (the registered datasets), :mod:`~rrlib.datasets.transfer` (downloads),
 :mod:`~rrlib.datasets.archives` (extraction), :mod:`~rrlib.datasets.pickles` (restricted
 unpickling), :mod:`~rrlib.datasets.leftovers` (temporary folders of killed runs),
-:mod:`~rrlib.datasets.retrieval` (the loaders), :mod:`~rrlib.datasets.synth` (the generated set).
+:mod:`~rrlib.datasets.retrieval` (the loaders), :mod:`~rrlib.datasets.cub` (CUB-200-2011's
+metric-learning split), :mod:`~rrlib.datasets.synth` (the generated set).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ __all__ = [
     "revisitop_features",
     "training_split",
     "whitening_split",
+    "cub200_split",
     # downloader
     "DownloadError",
     "ChecksumError",
@@ -78,4 +80,5 @@ from rrlib.datasets.registry import (  # noqa: E402
     print_table,
     register,
 )
+from rrlib.datasets.cub import cub200_split  # noqa: E402
 from rrlib.datasets.retrieval import RetrievalDataset, dataset_files, load, revisitop_features, training_split, whitening_split  # noqa: E402

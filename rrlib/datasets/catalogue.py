@@ -158,7 +158,7 @@ register(DatasetSpec(
 ))
 register(DatasetSpec(
     name="cub200",
-    description="CUB-200-2011: 11,788 bird images, 200 classes (metric learning; download only)",
+    description="CUB-200-2011: 11,788 bird images, 200 classes (metric learning; rrlib.datasets.cub200_split)",
     kind="files",
     files=(FileSpec("https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
                     "datasets/cub200/CUB_200_2011.tgz", approx_size=int(1.15 * GB),
