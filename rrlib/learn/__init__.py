@@ -6,6 +6,8 @@
 * :mod:`rrlib.learn.train` -- fine-tuning backbone + GeM (+ whitening) on a training split,
   evaluated on the test split every epoch, saved in the data root.
 * :mod:`rrlib.learn.sfm` -- cirtorch's retrieval-SfM-120k training pairs (the paper setting).
+* :mod:`rrlib.learn.embedding` -- a small embedding network trained from weighted tuples (the
+  fine-grained application of mining on manifolds, notebook 06).
 
 Notebook 04's figures are in :mod:`rrlib.viz.learning`.
 """
@@ -14,6 +16,8 @@ from .losses import (LOSSES, ContrastiveLoss, ContrastiveSimilarityLoss, MultiSi
                      multi_similarity_loss, triplet_loss, triplet_similarity_loss, tuple_pairs, tuple_similarities)
 from .mining import (NEGATIVE_STRATEGIES, POSITIVE_STRATEGIES, Miner, TupleMiner, Tuples, co_observed_cells,
                      hard_negatives, random_negatives, scale_changes, select_positives, synth_geometry)
+from .embedding import (EmbeddingConfig, EmbeddingMLP, EmbeddingResult, embed, sample_triplets, train_embedding,
+                        weighted_triplet_loss)
 from .sfm import sfm120k_training
 from .train import (PAPER_RECIPE, FrozenMaps, RetrievalNet, TrainConfig, TrainResult, dataset_maps, describe,
                     embed_maps, evaluate_net, finetune, load_run, make_loss, make_miner, run_key)
@@ -26,4 +30,6 @@ __all__ = [
     "hard_negatives", "random_negatives", "scale_changes", "select_positives", "synth_geometry",
     "PAPER_RECIPE", "FrozenMaps", "RetrievalNet", "TrainConfig", "TrainResult", "dataset_maps", "describe",
     "embed_maps", "evaluate_net", "finetune", "load_run", "make_loss", "make_miner", "run_key", "sfm120k_training",
+    "EmbeddingConfig", "EmbeddingMLP", "EmbeddingResult", "embed", "sample_triplets", "train_embedding",
+    "weighted_triplet_loss",
 ]

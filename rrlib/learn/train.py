@@ -482,8 +482,9 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
             return done
     if log is None and progress:
         log = say
-        say(f"training {config.loss}, {config.positives} positives, {config.negatives} negatives, "
-            f"{config.epochs} epochs (saved in {_run_dir(key)} for the next runs)")
+        mined = (f"{config.positives} positives, {config.negatives} negatives" if isinstance(miner, TupleMiner)
+                 else f"tuples of {type(miner).__name__}")
+        say(f"training {config.loss}, {mined}, {config.epochs} epochs (saved in {_run_dir(key)} for the next runs)")
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

@@ -11,19 +11,21 @@ come from :mod:`rrlib.evaluate`, :mod:`rrlib.nets.pooling` and the rest of the p
 * :mod:`rrlib.viz.learning` -- the siamese picture, tuple galleries, training curves, 2-D
   embeddings (notebook 04).
 * :mod:`rrlib.viz.graph` -- a graph and its diffusion scores on 2-D points (notebook 05).
+* :mod:`rrlib.viz.mom` -- the sets of mining on manifolds and the random walk's pi on 2-D points (notebook 06).
 
 Every public name is importable from :mod:`rrlib.viz` itself.
 """
 from .datasets import plot_query_examples, query_examples
 from .graph import plot_graph_2d, plot_scores_2d
 from .learning import pca_2d, plot_curves, plot_embedding_2d, plot_image_rows, plot_siamese
+from .mom import SET_COLORS, plot_pi_2d, plot_set_2d
 from .local import plot_frames, plot_inverted_file, plot_matches, plot_patch_grid
 from .pooling import plot_crow_weights, plot_feature_maps, plot_gem_p, plot_mac_top_channels, plot_rmac_regions
 from .ranking import plot_ap_build_up, plot_pr_curve, plot_ranking
 from .style import LABEL_COLORS, image_panel
 
 __all__ = [
-    "LABEL_COLORS", "image_panel", "pca_2d", "plot_ap_build_up", "plot_crow_weights", "plot_curves",
+    "LABEL_COLORS", "SET_COLORS", "image_panel", "plot_pi_2d", "plot_set_2d", "pca_2d", "plot_ap_build_up", "plot_crow_weights", "plot_curves",
     "plot_embedding_2d", "plot_feature_maps", "plot_frames", "plot_gem_p", "plot_graph_2d", "plot_image_rows", "plot_inverted_file",
     "plot_mac_top_channels", "plot_matches", "plot_patch_grid", "plot_pr_curve", "plot_query_examples",
     "plot_ranking", "plot_rmac_regions", "plot_scores_2d", "plot_siamese", "query_examples",
