@@ -8,6 +8,10 @@ and what such a slow cell prints while it runs -- the progress of the caches tha
 builds (synth-landmarks, SIFT, vocabularies, descriptors, trained networks; :mod:`rrlib.progress`).
 Quick cells stay quiet.
 Exit status 1 when a cell raises (the notebook is still saved, with the error in its output).
+
+Stored figures are re-encoded as 256-colour PNGs (same pixel sizes; lossless for line plots,
+near-lossless for photos) so that a notebook stays under 2 MB; ``--compact`` does only that,
+without executing.
 """
 from __future__ import annotations
 
@@ -17,7 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+import base64
+import io
+
 import nbformat
+from PIL import Image
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -46,6 +54,22 @@ def first_code_line(cell) -> str:
     return ""
 
 
+def compact_figures(nb) -> None:
+    """Re-encode every stored PNG with an adaptive 256-colour palette where that makes it smaller."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" not in data:
+                continue
+            raw = base64.b64decode(data["image/png"])
+            image = Image.open(io.BytesIO(raw)).convert("RGB")
+            small = io.BytesIO()
+            image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+                small, "PNG", optimize=True)
+            if small.tell() < len(raw):
+                data["image/png"] = base64.b64encode(small.getvalue()).decode("ascii")
+
+
 def execute(path: Path, timeout: int) -> bool:
     nb = nbformat.read(path, as_version=4)
     n_code = sum(c.cell_type == "code" for c in nb.cells)
@@ -69,6 +93,7 @@ def execute(path: Path, timeout: int) -> bool:
         ok = False
         last = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()[-1]  # without terminal colours
         print(f"   error: {last}", file=sys.stderr)
+    compact_figures(nb)
     nbformat.write(nb, path)
     return ok
 
@@ -77,7 +102,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="+", type=Path)
     ap.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
+    ap.add_argument("--compact", action="store_true", help="only re-encode the stored figures; execute nothing")
     args = ap.parse_args()
+    if args.compact:
+        for path in args.notebooks:
+            nb = nbformat.read(path, as_version=4)
+            compact_figures(nb)
+            nbformat.write(nb, path)
+        return
     failed = []
     for path in args.notebooks:
         print(f">> executing {path}", flush=True)
