@@ -8,7 +8,7 @@
 * :mod:`rrlib.nets.extract` -- truncated backbones and batched ``extract_global``.
 * :mod:`rrlib.nets.pipeline` -- the whitened descriptors of a dataset, as notebooks 03 and 05 make them.
 """
-from .extract import BACKBONES, backbone, describe_dataset, extract_features, extract_global, to_tensor
+from .extract import BACKBONES, backbone, describe_dataset, extract_features, extract_global, prepare_image, to_tensor
 from .retrieval import RETRIEVAL_NETWORKS, RetrievalNetwork, retrieval_network
 from .pooling import GeM, crow, crow_channel_weights, crow_spatial_weights, gem, l2n, mac, power_normalize, regional, rmac, rmac_regions, spoc
 from .whitening import Whitening, learn_lw, learn_pca_whitening, pairs_from_labels
@@ -31,6 +31,7 @@ __all__ = [
     "describe_dataset",
     "extract_features",
     "extract_global",
+    "prepare_image",
     "crow",
     "crow_channel_weights",
     "crow_spatial_weights",

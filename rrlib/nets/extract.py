@@ -28,7 +28,7 @@ from ..vectors import normalize_rows
 from .pooling import gem, l2n
 from .weights import WeightsUnavailableError, checkpoint_dir, load_mobilenet_v2
 
-__all__ = ["BACKBONES", "IMAGENET_MEAN", "IMAGENET_STD", "backbone", "describe_dataset", "extract_features", "extract_global", "to_tensor"]
+__all__ = ["BACKBONES", "IMAGENET_MEAN", "IMAGENET_STD", "backbone", "describe_dataset", "extract_features", "extract_global", "prepare_image", "to_tensor"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -147,12 +147,19 @@ def _shrink(im: Image.Image, max_size: int | None) -> Image.Image:
     return im
 
 
+def prepare_image(image, max_size: int | None = None, scale: float = 1.0) -> Image.Image:
+    """The picture a network sees at one scale: read ``image`` (path or PIL) as RGB, shrink its long
+    side to at most ``max_size`` (never enlarged, as cirtorch), then resize by ``scale`` (bilinear).
+    :func:`extract_features` and :mod:`rrlib.dsm` prepare every picture this way."""
+    return _scaled(_shrink(_open(image), max_size), scale)
+
+
 def to_tensor(image, max_size: int | None = None) -> torch.Tensor:
     """Read an image (path or PIL), shrink its long side to at most ``max_size``, normalise.
 
     Returns ``(3, H, W)`` float32, ``(x / 255 - mean) / std`` with the ImageNet statistics.
     """
-    im = _shrink(_open(image), max_size)
+    im = prepare_image(image, max_size)
     arr = np.asarray(im, dtype=np.float32) / 255.0
     arr = (arr - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
@@ -216,7 +223,7 @@ def extract_features(model: nn.Module, images: Sequence, pools: dict[str, Callab
         with _torch_threads(threads), torch.inference_mode():
             pils = [_open(im) for im in images]
             for scale in scales:
-                tensors = [to_tensor(_scaled(_shrink(im, max_size), scale)) for im in pils]
+                tensors = [to_tensor(prepare_image(im, max_size, scale)) for im in pils]
                 # visit images grouped by size so that batches are full (landscape and portrait mix)
                 order = sorted(range(len(tensors)), key=lambda i: (tuple(tensors[i].shape), i))
                 for pos, batch in report(list(_batches([tensors[i] for i in order], batch_size)),

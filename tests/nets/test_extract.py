@@ -150,3 +150,15 @@ def test_tags_cannot_leave_the_data_root(toy, tag):
     with pytest.raises(ValueError, match="tag"):
         describe_dataset(toy, nn.Conv2d(3, 4, 3), {"mac": mac}, tag=tag)
     assert not (toy.root / "features").exists()
+
+
+def test_prepare_image_shrinks_never_enlarges_then_scales(tmp_path):
+    im = Image.new("RGB", (200, 100), (10, 20, 30))
+    assert E.prepare_image(im).size == (200, 100)
+    assert E.prepare_image(im, max_size=50).size == (50, 25)           # long side 200 -> 50
+    assert E.prepare_image(im, max_size=400).size == (200, 100)        # never enlarged
+    assert E.prepare_image(im, max_size=100, scale=0.5).size == (50, 25)
+    im.convert("L").save(tmp_path / "grey.png")                           # a path; grey becomes RGB
+    assert E.prepare_image(tmp_path / "grey.png").mode == "RGB"
+    with pytest.raises(ValueError, match="max_size"):
+        E.prepare_image(im, max_size=0)
