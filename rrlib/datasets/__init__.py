@@ -17,13 +17,17 @@ Entry points::
     download_file(url, dest, sha256=None, size=None)            # resumable, verified, atomic, bounded
     extract_archive(path, dest_dir, flatten=False)              # verified to the end, refuses escapes
     load_pickle(path, sha256=None)                              # data pickles, never code
+    object_boxes(data) -> list of (k, 4) arrays                 # object boxes of every database image
+    load_instre(root=None, download=False) -> RetrievalDataset  # INSTRE, Iscen et al.'s gnd + boxes
 
 Modules: :mod:`~rrlib.datasets.registry` (what a dataset is), :mod:`~rrlib.datasets.catalogue`
 (the registered datasets), :mod:`~rrlib.datasets.transfer` (downloads),
 :mod:`~rrlib.datasets.archives` (extraction), :mod:`~rrlib.datasets.pickles` (restricted
 unpickling), :mod:`~rrlib.datasets.leftovers` (temporary folders of killed runs),
 :mod:`~rrlib.datasets.retrieval` (the loaders), :mod:`~rrlib.datasets.cub` (CUB-200-2011's
-metric-learning split), :mod:`~rrlib.datasets.synth` (the generated set).
+metric-learning split), :mod:`~rrlib.datasets.synth` (the generated set),
+:mod:`~rrlib.datasets.synth_objects` (the generated object-level set with boxes, and the INSTRE
+loader; ``load_instre`` and ``object_boxes`` are imported from it on first use).
 """
 from __future__ import annotations
 
@@ -50,6 +54,8 @@ __all__ = [
     "training_split",
     "whitening_split",
     "cub200_split",
+    "load_instre",
+    "object_boxes",
     # downloader
     "DownloadError",
     "ChecksumError",
@@ -82,3 +88,14 @@ from rrlib.datasets.registry import (  # noqa: E402
 )
 from rrlib.datasets.cub import cub200_split  # noqa: E402
 from rrlib.datasets.retrieval import RetrievalDataset, dataset_files, load, revisitop_features, training_split, whitening_split  # noqa: E402
+
+
+_LAZY = {"load_instre", "object_boxes"}  # from synth_objects, imported on first use (PIL drawing code)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from rrlib.datasets import synth_objects
+
+        return getattr(synth_objects, name)
+    raise AttributeError(f"module 'rrlib.datasets' has no attribute {name!r}")

@@ -37,6 +37,21 @@ register(DatasetSpec(
     prepare=_prepare_synth,
 ))
 
+
+def _prepare_synth_objects(root: Path, force: bool = False) -> Path:
+    from rrlib.datasets.synth_objects import generate  # lazy, as above
+
+    return generate(root, force=force)
+
+
+register(DatasetSpec(
+    name="synth-objects",
+    description="generated INSTRE-like objects in clutter, with object boxes, revisitop format "
+                "(~40 queries, ~400 db, train split)",
+    kind="retrieval",
+    prepare=_prepare_synth_objects,
+))
+
 # Revisited Oxford / Paris (Radenovic et al., CVPR 2018): the face-blurred "-v1" image archives
 # of the VGG pages (June 2022) and the revisitop ground truth (sha256 of the published files).
 REVISITED_GND = {
@@ -146,7 +161,8 @@ register(DatasetSpec(
 ))
 register(DatasetSpec(
     name="instre",
-    description="INSTRE: 28,543 images, 1,250 queries, with Iscen et al.'s gnd_instre.mat (download only)",
+    description="INSTRE: 28,543 images, 1,250 queries, with Iscen et al.'s gnd_instre.mat "
+                "(loader: rrlib.datasets.load_instre)",
     kind="files",
     files=(
         FileSpec("ftp://ftp.irisa.fr/local/texmex/corpus/instre/instre.tar.gz", "datasets/instre/instre.tar.gz",

@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -147,6 +148,33 @@ def _pickle(path: Path, obj) -> None:
         pickle.dump(_canonical(obj), fh, protocol=PICKLE_PROTOCOL)
 
 
+def replace_atomically(target: Path, name: str, write: Callable[[Path], None]) -> Path:
+    """Write a generated dataset folder ``target`` with ``write(tmp)`` into a temporary sibling
+    ``.<name>.tmp-<pid>@<host>`` and rename it into place only when complete (the old copy is moved
+    aside and removed), so an interrupted run leaves no half-made dataset; temporary folders of
+    killed runs are removed (:func:`rrlib.datasets.leftovers.remove_stale`), a concurrent run's are
+    left alone. Returns ``target``."""
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    for kind in ("tmp", "old"):
+        remove_stale(parent, f".{name}.{kind}-")
+    tmp = parent / f".{name}.tmp-{owner_tag()}"
+    old = parent / f".{name}.old-{owner_tag()}"
+    for stale in (tmp, old):  # this very process, from an earlier call that was interrupted
+        if stale.exists():
+            shutil.rmtree(stale)
+    try:
+        write(tmp)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        for leftover in (tmp, old):
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+    return target
+
+
 def generate(root: str | os.PathLike | None = None, *, seed: int = 0, image_size: int = 256, force: bool = False,
              config: SynthConfig | None = None, n_jobs: int = 1, progress: bool = True) -> Path:
     """Generate synth-landmarks under ``<root>/datasets/synth-landmarks`` (or return the cached copy).
@@ -187,22 +215,4 @@ def generate(root: str | os.PathLike | None = None, *, seed: int = 0, image_size
     stamp = stamp_of(seed, image_size, cfg)
     if not force and _read_stamp(target) == stamp and (target / f"gnd_{NAME}.pkl").is_file():
         return target
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    for kind in ("tmp", "old"):
-        remove_stale(parent, f".{NAME}.{kind}-")
-    tmp = parent / f".{NAME}.tmp-{owner_tag()}"
-    old = parent / f".{NAME}.old-{owner_tag()}"
-    for stale in (tmp, old):  # this very process, from an earlier call that was interrupted
-        if stale.exists():
-            shutil.rmtree(stale)
-    try:
-        _write(tmp, seed, image_size, cfg, n_jobs, progress)
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
-    finally:
-        for leftover in (tmp, old):
-            if leftover.exists():
-                shutil.rmtree(leftover, ignore_errors=True)
-    return target
+    return replace_atomically(target, NAME, lambda tmp: _write(tmp, seed, image_size, cfg, n_jobs, progress))
