@@ -8,7 +8,7 @@ from rrlib.checks import ExpectationError, expect
 
 def test_inside_the_band_prints_and_returns_the_value(capsys):
     assert expect(84.63, 84.6, 1.0, name="BoW, Medium mAP") == 84.63
-    assert capsys.readouterr().out == "✓ BoW, Medium mAP = 84.6 (expected 84.6 ± 1)\n"
+    assert capsys.readouterr().out == "✓ BoW, Medium mAP: within ± 1 of the expected 84.6\n"
     assert expect(85.6, 84.6, 1.0, name="edge of the band") == 85.6  # |85.6 - 84.6| = 1.0 (float: 0.99999...)
 
 
