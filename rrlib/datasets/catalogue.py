@@ -30,11 +30,20 @@ def _prepare_synth(root: Path, force: bool = False) -> Path:
     return generate(root, force=force)
 
 
+def _synth_current(root: Path) -> bool:
+    from rrlib.datasets.synth import VERSION, dataset_dir
+    from rrlib.datasets.synth.writer import _read_stamp
+
+    stamp = _read_stamp(dataset_dir(root))
+    return stamp is None or stamp.get("version") == VERSION   # no stamp: not ours to replace
+
+
 register(DatasetSpec(
     name="synth-landmarks",
     description="embedded default: generated landmarks, revisitop format (~70 queries, ~800 db, train split)",
     kind="retrieval",
     prepare=_prepare_synth,
+    current=_synth_current,
 ))
 
 
@@ -44,12 +53,21 @@ def _prepare_synth_objects(root: Path, force: bool = False) -> Path:
     return generate(root, force=force)
 
 
+def _synth_objects_current(root: Path) -> bool:
+    from rrlib.datasets.synth.writer import _read_stamp
+    from rrlib.datasets.synth_objects import VERSION, dataset_dir
+
+    stamp = _read_stamp(dataset_dir(root))
+    return stamp is None or stamp.get("version") == VERSION
+
+
 register(DatasetSpec(
     name="synth-objects",
     description="generated INSTRE-like objects in clutter, with object boxes, revisitop format "
                 "(~40 queries, ~400 db, train split)",
     kind="retrieval",
     prepare=_prepare_synth_objects,
+    current=_synth_objects_current,
 ))
 
 # Revisited Oxford / Paris (Radenovic et al., CVPR 2018): the face-blurred "-v1" image archives

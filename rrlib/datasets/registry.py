@@ -218,6 +218,10 @@ class DatasetSpec:
         Datasets downloaded first (e.g. ``oxford5k`` uses the images of ``roxford5k``).
     prepare : callable, optional
         ``prepare(root: Path, force: bool) -> Path`` writes a generated dataset under ``root``.
+    current : callable, optional
+        ``current(root: Path) -> bool`` of a generated dataset: False when the copy under ``root``
+        was written by another version of its generator (:func:`rrlib.datasets.load` then writes it
+        again instead of loading stale data).
     homepage : str
         Where a human finds the data and its terms of use.
     """
@@ -231,6 +235,7 @@ class DatasetSpec:
     requires: tuple[str, ...] = ()
     prepare: Callable[[Path, bool], Path] | None = None
     homepage: str = ""
+    current: Callable[[Path], bool] | None = None
 
     @property
     def folder(self) -> str:

@@ -226,6 +226,10 @@ def _not_found(spec: DatasetSpec, root: Path, missing: list[str]) -> DatasetNotF
 def _ensure(spec: DatasetSpec, root: Path, download: bool) -> None:
     missing = _missing(spec, root)
     if not missing:
+        if spec.generated and spec.current is not None and not spec.current(root):
+            print(f"{spec.name}: the copy under {root} was written by another version of its generator; "
+                  "generating it again")
+            registry.prepare(spec.name, root, force=True)
         return
     if spec.generated:
         registry.prepare(spec.name, root)  # no network: generated locally, then cached

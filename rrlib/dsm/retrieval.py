@@ -24,6 +24,7 @@ from .. import cache as cache_mod, graph
 from ..io import data_root
 from ..nets.extract import prepare_image, to_tensor
 from ..nets.pooling import gem, l2n, mac
+from ..parallel import check_jobs, chunks, parallel
 from ..progress import progress as report, say
 from ..vectors import normalize_rows
 from .detect import delta_from_histogram
@@ -89,27 +90,6 @@ def calibrate(model, images: Sequence, *, scales: Sequence[float] = SCALES, max_
     return float(top), delta, sample
 
 
-def _chunks(n: int, n_jobs: int) -> list[range]:
-    """``n`` items cut into at most ``n_jobs`` consecutive ranges of nearly equal length."""
-    bounds = np.linspace(0, n, max(1, min(int(n_jobs), n)) + 1).round().astype(int)
-    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def _parallel(fn, chunks: list, n_jobs: int) -> list:
-    """``[fn(c) for c in chunks]``, in ``n_jobs`` worker processes (joblib) when it is more than 1."""
-    if n_jobs <= 1 or len(chunks) <= 1:
-        return [fn(c) for c in chunks]
-    from joblib import Parallel, delayed
-
-    return Parallel(n_jobs=n_jobs)(delayed(fn)(c) for c in chunks)
-
-
-def _check_jobs(n_jobs) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive number of worker processes, got {n_jobs!r}")
-    return int(n_jobs)
-
-
 def describe_images(model, images: Sequence, params: DetectorParams, *, query: bool,
                     scales: Sequence[float] = SCALES, max_size: int | None = None,
                     pools: dict[str, Callable] | None = None, progress: bool = False,
@@ -125,10 +105,10 @@ def describe_images(model, images: Sequence, params: DetectorParams, *, query: b
     Returns ``({pool: (N, C) float32}, [DSMFeatures per image])``.
     """
     pools = POOLS if pools is None else pools
-    images, n_jobs = list(images), _check_jobs(n_jobs)
+    images, n_jobs = list(images), check_jobs(n_jobs)
     if n_jobs > 1 and len(images) > 1:
-        parts = _parallel(_describe_part, [(model, [images[i] for i in r], params, query, tuple(scales), max_size, pools)
-                                           for r in _chunks(len(images), n_jobs)], n_jobs)
+        parts = parallel(_describe_part, [(model, [images[i] for i in r], params, query, tuple(scales), max_size, pools)
+                                           for r in chunks(len(images), n_jobs)], n_jobs)
         if progress:
             say(f"{desc}: {len(images):,} images described by {n_jobs} worker processes")
         return ({name: np.concatenate([g[name] for g, _ in parts]) for name in pools},
@@ -261,14 +241,14 @@ def dsm_rerank(global_scores, query_features: Sequence[DSMFeatures], db_features
     if S.shape != (len(query_features), len(db_features)):
         raise ValueError(f"global_scores must be (n_queries, n_db) = ({len(query_features)}, {len(db_features)}), "
                          f"got {S.shape}")
-    n_jobs = _check_jobs(n_jobs)
+    n_jobs = check_jobs(n_jobs)
     top = min(int(top), S.shape[1])
     shortlist = np.argsort(-S, axis=1, kind="stable")[:, :top]
     if n_jobs > 1:
         needed = np.unique(shortlist)               # only the shortlisted database images travel to the workers
         db = {int(j): db_features[j] for j in needed}
-        parts = _parallel(_match_rows, [([query_features[q] for q in r], shortlist[r.start:r.stop], db, match_kw)
-                                        for r in _chunks(len(shortlist), n_jobs)], n_jobs)
+        parts = parallel(_match_rows, [([query_features[q] for q in r], shortlist[r.start:r.stop], db, match_kw)
+                                        for r in chunks(len(shortlist), n_jobs)], n_jobs)
     else:
         parts = [_match_rows((list(query_features), shortlist, db_features, match_kw), progress=progress)]
     inliers, tentative, scales = (np.concatenate([p[k] for p in parts]) for k in range(3))

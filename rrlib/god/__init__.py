@@ -24,7 +24,8 @@ The pipeline (offline, unsupervised, on the whole collection):
 * :mod:`rrlib.god.saliency` -- FS, pre-processing, patch descriptors, OS, saliency precision;
 * :mod:`rrlib.god.egm` -- the Expanding Gaussian Mixture;
 * :mod:`rrlib.god.regions` -- the box convention, region pooling and aggregation;
-* :mod:`rrlib.god.centrality` -- the six centralities on the shared graph toolbox.
+* :mod:`rrlib.god.centrality` -- the six centralities on the shared graph toolbox;
+* :mod:`rrlib.god.pipeline` -- the same steps over a whole dataset, cached (notebook 08).
 """
 from .centrality import (CENTRALITIES, KATZ_ALPHA, PAGERANK_ALPHA, betweenness, centrality, closeness, degree,
                          edge_costs, eigenvector, katz, pagerank)
@@ -32,6 +33,8 @@ from .egm import EXTENT, MIN_VAR, PURGE, EGMResult, EGMState, component_boxes, d
 from .regions import aggregate_regions, box_cells, pixel_box_to_map, region_descriptors, region_gem, region_saliency
 from .saliency import (feature_saliency, fs_channel_weights, object_saliency, patch_descriptors, preprocess,
                        saliency_precision)
+from .pipeline import (GODConfig, collection_centralities, collection_regions, egm_vectors, feature_maps, os_map,
+                       patch_neighbours, pool_scales, split_maps, sweep_grid, uniform_boxes, whiten_rows)
 
 #: [S3] §5.4.1: mask threshold of every map before detection
 TAU = 0.01
@@ -51,4 +54,7 @@ __all__ = [
     "component_boxes", "degree", "detect_regions", "edge_costs", "egm", "eigenvector", "feature_saliency",
     "fs_channel_weights", "gaussian_inner", "katz", "object_saliency", "pagerank", "patch_descriptors",
     "pixel_box_to_map", "preprocess", "region_descriptors", "region_gem", "region_saliency", "saliency_precision",
+    # dataset-level glue (rrlib.god.pipeline, notebook 08)
+    "GODConfig", "collection_centralities", "collection_regions", "egm_vectors", "feature_maps", "os_map",
+    "patch_neighbours", "split_maps", "sweep_grid", "uniform_boxes", "whiten_rows",
 ]

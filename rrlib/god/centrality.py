@@ -125,8 +125,8 @@ def betweenness(W, V, *, normalized: bool = True, samples: int | None = None, se
     number of pairs of other vertices (so a star's centre has 1).
 
     Brandes' algorithm from networkx (``betweenness_centrality``, weight = cost): O(n m + n^2 log n) in
-    pure Python, by far the slowest of the six (about 6 s for 1,000 regions of a 10-NN graph, growing
-    as n^2). ``samples = s`` estimates it from ``s`` random source vertices (networkx's ``k``, seeded
+    pure Python, by far the slowest of the six (benchmarks/bench_god.py: 0.6 s for 1,000 regions of a
+    mutual 10-NN graph, already minutes at 10,000 as its largest component grows). ``samples = s`` estimates it from ``s`` random source vertices (networkx's ``k``, seeded
     by ``seed``; Brandes & Pich 2007), ``s / n`` of the time.
     """
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, (int, np.integer))

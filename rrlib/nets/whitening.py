@@ -135,6 +135,16 @@ def learn_lw(X, query_idx, positive_idx, *, reduce: int | None = None, eps: floa
         )
     m = X[q].mean(axis=0)
     diff = X[q] - X[p]
+    rank = np.linalg.matrix_rank(diff)
+    if rank < X.shape[1]:
+        # more pairs than dimensions is not enough: pairs within c classes of N pictures span at most
+        # N - c dimensions; whitening the others divides by noise (the result then changes with the
+        # rounding of the machine)
+        raise ValueError(
+            f"the {len(q)} matching pairs span only {rank} of the {X.shape[1]} dimensions (at most the number "
+            f"of pictures minus the number of classes): the pair covariance is singular; learn L_w in at most "
+            f"{rank} dimensions (reduce) or from more pictures"
+        )
     C_s = diff.T @ diff / len(diff) + eps * np.eye(X.shape[1])
     try:
         L = np.linalg.cholesky(C_s)

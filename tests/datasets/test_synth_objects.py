@@ -201,6 +201,31 @@ def test_registered_and_listed(root, capsys):
     assert "yes" in line and "generated" in line
 
 
+def test_load_writes_again_a_copy_of_another_generator_version(tmp_path, monkeypatch, capsys):
+    import dataclasses
+    import json
+
+    from rrlib.datasets import registry
+
+    generate(tmp_path, seed=3, image_size=SIZE, config=SMALL, progress=False)
+    calls = []
+
+    def prepare(root, force):                                        # the small config, not the default one
+        calls.append(force)
+        return generate(root, seed=3, image_size=SIZE, config=SMALL, force=force, progress=False)
+
+    spec = ds.get(NAME)
+    monkeypatch.setitem(registry._REGISTRY, NAME, dataclasses.replace(spec, prepare=prepare))
+    ds.load(NAME, root=tmp_path)
+    assert calls == []                                               # current: loaded as it is
+    stamp_file = tmp_path / "datasets" / NAME / "stamp.json"
+    old = json.loads(stamp_file.read_text())
+    stamp_file.write_text(json.dumps(dict(old, version=old["version"] - 1)))
+    data = ds.load(NAME, root=tmp_path)
+    assert calls == [True] and "generating it again" in capsys.readouterr().out
+    assert json.loads(stamp_file.read_text())["version"] == old["version"] and data.n_images == 20
+
+
 def test_bad_parameters_are_named(tmp_path):
     with pytest.raises(ValueError, match="min_distractors"):
         generate(tmp_path, config=ObjectsConfig(min_distractors=6, max_distractors=3), progress=False)

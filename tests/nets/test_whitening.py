@@ -137,6 +137,18 @@ def test_lw_after_pca_reduction_is_the_composition():
         learn_lw(X, q, p, reduce=13)
 
 
+def test_lw_refuses_pairs_that_span_too_few_dimensions():
+    # 10 pictures of 2 classes: 40 pairs (more than the 12 dimensions), but their differences span
+    # only 10 - 2 = 8 dimensions; reduced to 12 by a PCA of 10 points the rest is rounding noise
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 30))
+    q, p = pairs_from_labels(np.repeat([0, 1], 5))
+    q, p = np.tile(q, 2), np.tile(p, 2)                     # 40 pairs
+    with pytest.raises(ValueError, match="span only 8 of the 12 dimensions"):
+        learn_lw(X, q, p, reduce=12)
+    assert learn_lw(X, q, p, reduce=8).projection.shape == (8, 30)
+
+
 def test_pairs_from_labels_by_hand():
     q, p = pairs_from_labels([7, 3, 7, 7, 3])
     assert sorted(zip(q.tolist(), p.tolist())) == [(0, 2), (0, 3), (1, 4), (2, 3)]

@@ -27,7 +27,7 @@ Content (default :class:`ObjectsConfig`, ``image_size=512``)
   query has a positive.
 * 40 queries (2 per instance): separate pictures, large (0.35-0.55 of the long side) and
   near-frontal, with their box.
-* A disjoint train split: 10 other instances x 8 pictures (whitening, metric learning), with
+* A disjoint train split: 20 other instances x 15 pictures (whitening, metric learning), with
   instance ids and boxes.
 * The instance's box covers on average about a sixth of a database picture and a fifth of a
   query picture with seed 0 (``tests/datasets/test_synth_objects.py`` asserts at most a third).

@@ -13,7 +13,7 @@ from .compose import Placement, mask_box, placement_homography, project_corners,
 from .objects import KINDS, paint_object, paint_scene
 
 NAME = "synth-objects"
-VERSION = 1  # bump when the generator's output changes: the cache stamp then no longer matches
+VERSION = 2  # bump when the generator's output changes (2: train split 20 x 15); load() then writes it again
 
 # Label thresholds (see the package docstring).
 EASY_MIN_VISIBLE = 0.8
@@ -38,8 +38,8 @@ class ObjectsConfig:
     db_per_instance: int = 15         # database pictures per instance
     distractor_images: int = 100      # database pictures of clutter and one-off objects only
     queries_per_instance: int = 2     # separate query pictures, each with its box
-    train_instances: int = 10         # disjoint instances for whitening / training
-    train_per_instance: int = 8
+    train_instances: int = 20         # disjoint instances for whitening / training
+    train_per_instance: int = 15      # 20 x 15: the pairs span 280 dimensions, enough for L_w in 256
     min_distractors: int = 2          # one-off objects behind the instance, per picture
     max_distractors: int = 5
     occlusion_rate: float = 0.3       # share of database pictures with one-off objects in front
