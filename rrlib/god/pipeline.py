@@ -193,7 +193,7 @@ def _npz_load(path) -> dict:
         return {k: z[k] for k in z.files}
 
 
-def _pass1_picture(model, image, whiten, cfg: GODConfig, grid) -> dict:
+def _pass1_picture(image, model, whiten, cfg: GODConfig, grid) -> dict:
     """Pass 1 on one picture, every scale: what :func:`collection_regions` concatenates."""
     out = dict(shapes=[], fs=[], boxes=[], scale=[], V=[], f=[])
     per_scale = []
@@ -215,24 +215,24 @@ def _pass1_picture(model, image, whiten, cfg: GODConfig, grid) -> dict:
 
 
 def _pictures(fn, job) -> list:
-    """``fn`` on every picture of a worker's share (one torch thread per worker)."""
+    """``fn`` on every item of a worker's share (one torch thread per worker)."""
     torch.set_num_threads(1)
     items, args = job
-    return [fn(*args[:1], image, *args[1:]) for image in items]
+    return [fn(item, *args) for item in items]
 
 
-def _each_picture(fn, images: list, args: tuple, n_jobs: int, desc: str, progress: bool) -> list:
-    """``[fn(args[0], image, *args[1:]) for image in images]``, in ``n_jobs`` worker processes
-    (:mod:`rrlib.parallel`) or with a progress line in this one."""
-    if n_jobs > 1 and len(images) > 1:
+def _each_picture(fn, items: list, args: tuple, n_jobs: int, desc: str, progress: bool) -> list:
+    """``[fn(item, *args) for item in items]``, in ``n_jobs`` worker processes (:mod:`rrlib.parallel`)
+    or with a progress line in this one."""
+    if n_jobs > 1 and len(items) > 1:
         from functools import partial
 
-        parts = parallel(partial(_pictures, fn), [([images[i] for i in r], args) for r in chunks(len(images), n_jobs)],
+        parts = parallel(partial(_pictures, fn), [([items[i] for i in r], args) for r in chunks(len(items), n_jobs)],
                          n_jobs)
         if progress:
-            say(f"{desc}: {len(images):,} pictures by {n_jobs} worker processes")
+            say(f"{desc}: {len(items):,} pictures by {n_jobs} worker processes")
         return [x for part in parts for x in part]
-    return [fn(args[0], image, *args[1:]) for image in report(images, desc, enabled=progress)]
+    return [fn(item, *args) for item in report(items, desc, enabled=progress)]
 
 
 def collection_regions(data, model, whiten, cfg: GODConfig = GODConfig(), *, cache: bool = True,
@@ -308,8 +308,9 @@ def os_map(F_hat: np.ndarray, sims: np.ndarray, idx: np.ndarray, f: np.ndarray, 
     return F_hat ** theta * total.reshape(F_hat.shape)
 
 
-def _pass2_picture(model, image, whiten, cfg: GODConfig, grid, V, f, u, fs_maps) -> dict:
-    """Pass 2 on one picture, every scale (``fs_maps``: its FS map at each scale)."""
+def _pass2_picture(job, model, whiten, cfg: GODConfig, grid, V, f, u) -> dict:
+    """Pass 2 on one picture, every scale (``job``: the picture and its FS map at each scale)."""
+    image, fs_maps = job
     nbrs = {a: ([], []) for a in cfg.patch_sides}
     per_scale, uni_V, uni_scale = [], [], []
     for si, s in enumerate(cfg.scales):
@@ -326,11 +327,6 @@ def _pass2_picture(model, image, whiten, cfg: GODConfig, grid, V, f, u, fs_maps)
         uni_scale.append(aggregate_regions(A, ub, cfg.p))
     return dict(nbrs=nbrs, vector=pool_scales(per_scale, cfg.p), uniform_V=np.concatenate(uni_V),
                 uniform_vector=pool_scales(uni_scale, cfg.p))
-
-
-def _pass2_job(model, job, *args) -> dict:
-    image, fs_maps = job
-    return _pass2_picture(model, image, *args, fs_maps)
 
 
 def patch_neighbours(data, model, whiten, regions: dict, u: np.ndarray, cfg: GODConfig = GODConfig(), *,
@@ -367,7 +363,7 @@ def patch_neighbours(data, model, whiten, regions: dict, u: np.ndarray, cfg: GOD
         n_scales = len(cfg.scales)
         images = list(data.images)
         jobs = [(image, fs_maps[i * n_scales:(i + 1) * n_scales]) for i, image in enumerate(images)]
-        pics = _each_picture(_pass2_job, jobs, (model, whiten, cfg, grid, V, f, u), n_jobs,
+        pics = _each_picture(_pass2_picture, jobs, (model, whiten, cfg, grid, V, f, u), n_jobs,
                              "database pictures (pass 2)", progress)
         vec = np.stack([pic["vector"] for pic in pics], axis=1)
         out = {"grid": np.array(grid), "vectors": _whiten_vectors(vec, whiten),
