@@ -38,13 +38,12 @@ from 50 sources about a minute), up to twice that when another job shares the co
 (sizes 1,000 and 5,000) about 10 s.
 """
 import argparse
-import math
-import time
 
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
 from bench_mom import clustered  # like whitened region descriptors: low intrinsic dimension
+from timing import machine_check, print_scaling, timed, timed_min
 from rrlib import god, graph
 from rrlib.nets import Whitening
 
@@ -76,55 +75,6 @@ def random_whitening(C, dim, seed=0):
     rng = np.random.default_rng(seed)
     P, _ = np.linalg.qr(rng.normal(size=(C, dim)))
     return Whitening(mean=0.01 * np.abs(rng.normal(size=C)), projection=P.T.copy())
-
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
-def timed_min(fn, short=0.2, repeat=5):
-    """``timed``, but a call shorter than ``short`` seconds is repeated (``repeat`` calls in all) and the
-    fastest kept: the time of a cheap call is otherwise mostly the machine's noise."""
-    t, out = timed(fn)
-    if t < short:
-        t = min([t] + [timed(fn)[0] for _ in range(repeat - 1)])
-    return t, out
-
-
-def machine_check(dim, seed=1):
-    """A fixed workload (faiss search of 768 patch-like queries among 20,000 regions), timed before every
-    size: if the machine's speed changes during the run (another job; an OpenMP library sharing its cores
-    can slow down several times), its time changes, and the ratios across sizes are not to be trusted."""
-    rng = np.random.default_rng(seed)
-    R = rng.normal(size=(20_000, dim)).astype(np.float32)
-    Q = rng.normal(size=(768, dim)).astype(np.float32)
-    return timed_min(lambda: graph.knn(R, 10, Q), short=1.0, repeat=3)[0]
-
-
-def exponent(t0, t1, n0, n1):
-    return math.log(t1 / t0) / math.log(n1 / n0) if t0 > 0 and t1 > 0 and n1 != n0 else float("nan")
-
-
-def print_scaling(name, sizes, times):
-    """One line per size: seconds (or why not measured), ratio to the smallest measured size, exponent b of
-    t ~ n^b from the previous measured size."""
-    print(name)
-    first = prev = None
-    for n in sizes:
-        t = times.get(n)
-        if isinstance(t, str):
-            print(f"  n = {n:>9,}: {t}")
-            continue
-        if first is None:
-            first = (n, t)
-            print(f"  n = {n:>9,}: {t:9.4f} s   x1 (reference)")
-        else:
-            b = exponent(prev[1], t, prev[0], n)
-            print(f"  n = {n:>9,}: {t:9.4f} s   x{t / first[1]:<8.3g} (vs n = {first[0]:,})   "
-                  f"n^{b:.2f} from n = {prev[0]:,}")
-        prev = (n, t)
 
 
 def main(argv=None):

@@ -20,6 +20,7 @@ import tracemalloc
 
 import numpy as np
 
+from timing import timed
 from rrlib import graph, mom
 
 
@@ -33,12 +34,6 @@ def clustered(n, dim, latent=32, seed=0):
     basis, _ = np.linalg.qr(rng.normal(size=(dim, latent)))
     X = Z @ basis.T
     return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
-
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
 
 
 def main():

@@ -14,8 +14,10 @@ from .pooling import GeM, crow, crow_channel_weights, crow_spatial_weights, gem,
 from .whitening import Whitening, learn_lw, learn_pca_whitening, pairs_from_labels
 from .pipeline import POOLINGS, WhitenedDescriptors, whitened_descriptors, whitening_set
 from .weights import WeightsUnavailableError, load_mobilenet_v2
+from .convlarge import ConvLarge
 
 __all__ = [
+    "ConvLarge",
     "POOLINGS",
     "WhitenedDescriptors",
     "whitened_descriptors",

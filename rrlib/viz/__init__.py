@@ -12,9 +12,13 @@ come from :mod:`rrlib.evaluate`, :mod:`rrlib.nets.pooling` and the rest of the p
   embeddings (notebook 04).
 * :mod:`rrlib.viz.graph` -- a graph and its diffusion scores on 2-D points (notebook 05).
 * :mod:`rrlib.viz.mom` -- the sets of mining on manifolds and the random walk's pi on 2-D points (notebook 06).
+* :mod:`rrlib.viz.active` -- the active-learning loop (Algorithm 1), picks and label propagation on 2-D
+  points, accuracy curves, rank scatter and agreement of acquisition functions (notebook 09).
 
 Every public name is importable from :mod:`rrlib.viz` itself.
 """
+from .active import (plot_accuracy_curves, plot_active_loop, plot_agreement_bars, plot_picks, plot_propagation,
+                     plot_rank_scatter)
 from .datasets import plot_query_examples, query_examples
 from .graph import plot_graph_2d, plot_scores_2d
 from .learning import pca_2d, plot_curves, plot_embedding_2d, plot_image_rows, plot_siamese
@@ -29,4 +33,6 @@ __all__ = [
     "plot_embedding_2d", "plot_feature_maps", "plot_frames", "plot_gem_p", "plot_graph_2d", "plot_image_rows", "plot_inverted_file",
     "plot_mac_top_channels", "plot_matches", "plot_patch_grid", "plot_pr_curve", "plot_query_examples",
     "plot_ranking", "plot_rmac_regions", "plot_scores_2d", "plot_siamese", "query_examples",
+    "plot_accuracy_curves", "plot_active_loop", "plot_agreement_bars", "plot_picks", "plot_propagation",
+    "plot_rank_scatter",
 ]
