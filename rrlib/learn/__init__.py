@@ -18,6 +18,7 @@ from .mining import (NEGATIVE_STRATEGIES, POSITIVE_STRATEGIES, Miner, TupleMiner
                      hard_negatives, random_negatives, scale_changes, select_positives, synth_geometry)
 from .embedding import (EmbeddingConfig, EmbeddingMLP, EmbeddingResult, embed, sample_triplets, train_embedding,
                         weighted_triplet_loss)
+from .metrix import MetrixTupleLoss
 from .sfm import sfm120k_training
 from .train import (PAPER_RECIPE, FrozenMaps, RetrievalNet, TrainConfig, TrainResult, dataset_maps, describe,
                     embed_maps, evaluate_net, finetune, load_run, make_loss, make_miner, run_key)
@@ -31,5 +32,5 @@ __all__ = [
     "PAPER_RECIPE", "FrozenMaps", "RetrievalNet", "TrainConfig", "TrainResult", "dataset_maps", "describe",
     "embed_maps", "evaluate_net", "finetune", "load_run", "make_loss", "make_miner", "run_key", "sfm120k_training",
     "EmbeddingConfig", "EmbeddingMLP", "EmbeddingResult", "embed", "sample_triplets", "train_embedding",
-    "weighted_triplet_loss",
+    "weighted_triplet_loss", "MetrixTupleLoss",
 ]

@@ -48,7 +48,7 @@ from scipy.special import betaincinv
 
 from .losses import MS_ALPHA, MS_BASE, MS_BETA, SIMILARITY_MARGIN, _reduce
 
-__all__ = ["METRIX_ALPHA", "METRIX_WEIGHT", "PAIRS", "PairTerms", "contrastive_terms", "multi_similarity_terms",
+__all__ = ["METRIX_ALPHA", "METRIX_WEIGHT", "PAIRS", "MetrixTupleLoss", "PairTerms", "contrastive_terms", "multi_similarity_terms",
            "mix", "sample_lambda", "mixing_pairs", "mix_examples", "soft_label_loss", "metrix_loss",
            "mixed_similarity", "positivity_probability", "POSITIVITY_POS", "POSITIVITY_NEG", "POSITIVITY_DIM"]
 
@@ -381,3 +381,51 @@ def positivity_probability(lam, n_samples: int = 20_000, *, terms="multi-similar
         pos = grad < 0 if strict else grad <= 0
         out[k] = pos.to(torch.float64).mean()
     return out.reshape(lam_t.shape).to(torch.get_default_dtype())
+
+
+# -------------------------------------------------------------------------------- on training tuples
+class MetrixTupleLoss(torch.nn.Module):
+    """Embedding-space Metrix on batches of training tuples ``(q, p, n_1..n_k)`` (notebooks 04 / 10).
+
+    ``ℓ = ℓ_clean + w ℓ_mixed``: ``ℓ_clean`` is the tuple loss of :func:`rrlib.learn.make_loss`
+    unchanged (so ``w = 0`` is the plain run); ``ℓ_mixed`` puts the query against the ``k``
+    positive-negative mixes ``v_j = mix_λ(p, n_j)`` (re-normalised) with the soft label ``λ``, one
+    ``λ ~ Beta(α, α)`` per batch drawn from torch's global generator (seeded by ``finetune``):
+
+    * contrastive (distance form, cirtorch's): ``1/2 λ d(q, v)^2 + 1/2 (1 - λ) [m - d(q, v)]₊^2``,
+      averaged over the ``k`` mixes of every tuple as :func:`rrlib.learn.contrastive_loss` averages pairs;
+    * multi-similarity: :func:`soft_label_loss` with :func:`multi_similarity_terms` over ``V(q)``.
+    """
+
+    def __init__(self, loss: str, margin: float | None, n_negatives: int, weight: float = METRIX_WEIGHT,
+                 alpha: float = METRIX_ALPHA):
+        super().__init__()
+        from .losses import LOSSES
+        if loss not in ("contrastive", "multi-similarity"):
+            raise ValueError(f"Metrix is implemented here for 'contrastive' and 'multi-similarity', not {loss!r}")
+        if weight < 0:
+            raise ValueError(f"weight must be >= 0, got {weight}")
+        cls = LOSSES[loss][0]
+        self.clean = cls(n_negatives) if loss == "multi-similarity" else cls(margin, n_negatives)
+        self.loss, self.margin, self.n_negatives, self.weight, self.alpha = loss, margin, n_negatives, weight, alpha
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        from .losses import _tuples
+        clean = self.clean(embeddings)
+        if self.weight == 0:
+            return clean
+        E = _tuples(embeddings, self.n_negatives)
+        q, p, n = E[:, 0], E[:, 1], E[:, 2:]
+        lam = sample_lambda(None, self.alpha, None, embeddings.dtype).to(embeddings.device)
+        v = torch.nn.functional.normalize(mix(p[:, None].expand_as(n), n, lam), dim=-1)   # (B, k, D)
+        s = (v * q[:, None]).sum(-1)                                               # (B, k)
+        y = lam.expand_as(s)
+        if self.loss == "contrastive":
+            d = (2 - 2 * s).clamp(min=0).sqrt()
+            mixed = (0.5 * y * d.pow(2) + 0.5 * (1 - y) * (self.margin - d).clamp(min=0).pow(2)).mean()
+        else:
+            mixed = soft_label_loss(s, y, multi_similarity_terms())
+        return clean + self.weight * mixed
+
+    def extra_repr(self) -> str:
+        return f"loss={self.loss!r}, weight={self.weight}, alpha={self.alpha}"

@@ -35,13 +35,17 @@ import torch.nn as nn
 from .. import cache as cache_mod  # `cache` is an argument of finetune and dataset_maps
 from ..datasets import training_split
 from ..evaluate import evaluate_revisited
-from ..nets import GeM, backbone as make_backbone, l2n, learn_pca_whitening, to_tensor
+from ..nets import GLAM, GeM, backbone as make_backbone, l2n, learn_pca_whitening, to_tensor
 from ..progress import progress as report, say
 from .losses import LOSSES
+from .metrix import MetrixTupleLoss
 from .mining import Miner, TupleMiner
 
 __all__ = ["TrainConfig", "PAPER_RECIPE", "RetrievalNet", "FrozenMaps", "TrainResult", "dataset_maps",
            "describe", "embed_maps", "evaluate_net", "finetune", "load_run", "make_loss", "make_miner", "run_key"]
+
+#: TrainConfig fields added after RUN_VERSION 2, with their defaults: left out of a run's key at the default
+LATER_FIELDS = {"depth": None, "attention": (), "metrix": 0.0}
 
 #: code versions of the caches of this module: bump when the frozen maps' computation, or the
 #: training loop, changes
@@ -77,6 +81,10 @@ class TrainConfig:
     whiten_dim: int = 0                # > 0: an end-to-end learned whitening to this dimension
     backbone: str = "mobilenet_v2"
     seed: int = 0
+    # fields added after RUN_VERSION 2: a run at their defaults keeps its earlier name (run_key)
+    depth: int | None = None           # keep the backbone's first `depth` blocks (a smaller student, notebook 10)
+    attention: tuple = ()              # GLAM streams between the last blocks and GeM (rrlib.nets.glam.ABLATION)
+    metrix: float = 0.0                # > 0: Metrix embedding mixup, total = clean + metrix * mixed (notebook 10)
 
     @property
     def eval_size(self) -> int:
@@ -114,36 +122,49 @@ PAPER_RECIPE = TrainConfig(
 
 
 class RetrievalNet(nn.Module):
-    """``l2n(whiten(l2n(GeM(head(frozen(x))))))``: the global-descriptor network that is fine-tuned.
+    """``l2n(whiten(l2n(GeM(attention(head(frozen(x)))))))``: the global-descriptor network that is fine-tuned.
 
     ``frozen`` holds the backbone's first blocks (never trained), ``head`` its last
     ``train_blocks`` (all of them for ``None``); ``whiten`` is an optional linear layer to
     ``whiten_dim`` dimensions. ``forward`` maps images ``(N, 3, H, W)`` to unit descriptors;
     :meth:`embed` maps the frozen part's output.
+
+    ``depth`` keeps only the backbone's first ``depth`` blocks (a smaller network with the same
+    ImageNet weights: notebook 10's student; ``whiten_dim`` then maps it to the teacher's
+    dimension). ``attention`` puts a :class:`rrlib.nets.GLAM` with these streams on the last map
+    (``()``: none).
     """
 
     def __init__(self, backbone: str = "mobilenet_v2", train_blocks: int | None = 4, p: float = 3.0,
-                 train_p: bool = True, whiten_dim: int = 0):
+                 train_p: bool = True, whiten_dim: int = 0, *, depth: int | None = None, attention=()):
         super().__init__()
         net = make_backbone(backbone)
         blocks = list(net.children())
+        if depth is not None:
+            if not 1 <= depth <= len(blocks):
+                raise ValueError(f"depth must lie in [1, {len(blocks)}] for {backbone}, got {depth}")
+            blocks = blocks[:depth]
         if train_blocks is None:
             train_blocks = len(blocks)
         if not 1 <= train_blocks <= len(blocks):
             raise ValueError(f"train_blocks must lie in [1, {len(blocks)}] for {backbone}, got {train_blocks}")
         self.frozen = nn.Sequential(*blocks[: len(blocks) - train_blocks]).requires_grad_(False)
         self.head = nn.Sequential(*blocks[len(blocks) - train_blocks:]).requires_grad_(True)
+        self.out_channels = net.out_channels if depth is None else _last_channels(blocks)
+        self.attention = GLAM(self.out_channels, attention) if attention else None
         self.pool = GeM(p, trainable=train_p)
-        self.out_channels = net.out_channels
-        self.whiten = nn.Linear(net.out_channels, whiten_dim) if whiten_dim else None
-        self.dim = whiten_dim or net.out_channels
-        self.backbone_name, self.train_blocks = backbone, train_blocks
-        self.name = f"{backbone}-gem-finetuned"
+        self.whiten = nn.Linear(self.out_channels, whiten_dim) if whiten_dim else None
+        self.dim = whiten_dim or self.out_channels
+        self.backbone_name, self.train_blocks, self.depth = backbone, train_blocks, depth
+        self.name = f"{backbone}{'' if depth is None else f'[:{depth}]'}-gem-finetuned"
 
     def embed(self, maps: torch.Tensor, whiten: bool = True) -> torch.Tensor:
         """Unit descriptors ``(N, D)`` from the frozen blocks' output ``(N, C, h, w)`` (``whiten=False``:
         before the whitening layer)."""
-        v = l2n(self.pool(self.head(maps)))
+        h = self.head(maps)
+        if self.attention is not None:
+            h = self.attention(h)
+        v = l2n(self.pool(h))
         if self.whiten is not None and whiten:
             v = l2n(self.whiten(v))
         return v
@@ -168,11 +189,22 @@ class RetrievalNet(nn.Module):
         off-the-shelf network's on the training images), keeping ``whiten_dim`` directions."""
         if self.whiten is None:
             raise ValueError("this network has no whitening layer (whiten_dim=0)")
+        if self.whiten.out_features > self.out_channels:
+            raise ValueError(f"PCA keeps at most {self.out_channels} directions, not whiten_dim="
+                             f"{self.whiten.out_features} (a projection up starts from its random init)")
         w = learn_pca_whitening(X)
         P = w.projection[: self.whiten.out_features]
         with torch.no_grad():
             self.whiten.weight.copy_(torch.as_tensor(P, dtype=torch.float32))
             self.whiten.bias.copy_(torch.as_tensor(-P @ w.mean, dtype=torch.float32))
+
+
+def _last_channels(blocks) -> int:
+    """Output channels of a stack of convolutional blocks: its last convolution's."""
+    convs = [m for b in blocks for m in b.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError("these blocks hold no convolution")
+    return convs[-1].out_channels
 
 
 # ------------------------------------------------------------------------------------------------
@@ -334,8 +366,14 @@ def make_loss(config: TrainConfig) -> nn.Module:
     if cls is None:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {config.loss!r}")
     if config.loss == "multi-similarity":
-        return cls(config.n_negatives)
-    return cls(config.resolved_margin(), config.n_negatives)
+        loss = cls(config.n_negatives)
+    else:
+        loss = cls(config.resolved_margin(), config.n_negatives)
+    if config.metrix < 0:
+        raise ValueError(f"metrix is the weight of the mixed loss, >= 0, got {config.metrix}")
+    if config.metrix > 0:
+        return MetrixTupleLoss(config.loss, config.resolved_margin(), config.n_negatives, config.metrix)
+    return loss
 
 
 def make_miner(config: TrainConfig, labels, *, support=None, scale_change=None, pairs=None) -> TupleMiner:
@@ -351,7 +389,8 @@ def run_key(config: TrainConfig, data, miner: Miner, train=None) -> str:
     (``train``, default ``training_split(data)``) and :data:`RUN_VERSION`."""
     paths, labels = tuple(train) if train is not None else training_split(data)
     labels = "no labels" if labels is None else np.asarray(labels)
-    return cache_mod.digest(RUN_VERSION, asdict(config), miner.describe(), cache_mod.dataset_digest(data),
+    fields = {k: v for k, v in asdict(config).items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+    return cache_mod.digest(RUN_VERSION, fields, miner.describe(), cache_mod.dataset_digest(data),
                             cache_mod.images_digest(paths), labels)
 
 
@@ -421,7 +460,8 @@ def _load_model(config: TrainConfig, path: Path) -> RetrievalNet:
 
 
 def _new_model(config: TrainConfig) -> RetrievalNet:
-    return RetrievalNet(config.backbone, config.train_blocks, config.gem_p, config.train_p, config.whiten_dim)
+    return RetrievalNet(config.backbone, config.train_blocks, config.gem_p, config.train_p, config.whiten_dim,
+                        depth=config.depth, attention=config.attention)
 
 
 def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None = None, train=None, train_maps=None,
@@ -502,9 +542,11 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
             maps = {"train": FrozenMaps(model, paths, config.image_size, maps=train_maps, device=device)}
         maps.update(dataset_maps(model, data, config.eval_size, which=("db", "queries"), device=device,
                                  progress=progress))
-        if model.whiten is not None:
+        if model.whiten is not None and model.whiten.out_features <= model.out_channels:
             model.init_whitening(describe(model, maps["train"], whiten=False))
         groups = [{"params": list(model.head.parameters())}]
+        if model.attention is not None:
+            groups.append({"params": list(model.attention.parameters())})
         if config.train_p:
             groups.append({"params": list(model.pool.parameters()), "lr": 10 * config.lr, "weight_decay": 0.0})
         if model.whiten is not None:

@@ -7,6 +7,7 @@
 * :mod:`rrlib.nets.whitening` -- PCA-whitening and the supervised L_w.
 * :mod:`rrlib.nets.extract` -- truncated backbones and batched ``extract_global``.
 * :mod:`rrlib.nets.pipeline` -- the whitened descriptors of a dataset, as notebooks 03 and 05 make them.
+* :mod:`rrlib.nets.glam` -- GLAM's local / global, channel / spatial attention (notebook 10).
 """
 from .extract import BACKBONES, backbone, describe_dataset, extract_features, extract_global, prepare_image, to_tensor
 from .retrieval import RETRIEVAL_NETWORKS, RetrievalNetwork, retrieval_network
@@ -15,9 +16,12 @@ from .whitening import Whitening, learn_lw, learn_pca_whitening, pairs_from_labe
 from .pipeline import POOLINGS, WhitenedDescriptors, whitened_descriptors, whitening_set
 from .weights import WeightsUnavailableError, load_mobilenet_v2
 from .convlarge import ConvLarge
+from .glam import ABLATION as GLAM_ABLATION, GLAM
 
 __all__ = [
     "ConvLarge",
+    "GLAM",
+    "GLAM_ABLATION",
     "POOLINGS",
     "WhitenedDescriptors",
     "whitened_descriptors",
