@@ -42,8 +42,8 @@ def expect(value, reference, tol: float, *, name: str, digits: int = 1):
     Parameters
     ----------
     value, reference
-        A number, an array, or a mapping of names to numbers (then ``reference`` is a mapping with
-        the same keys). Arrays must have the same shape.
+        A number, an array, or a mapping of names to numbers or arrays (then ``reference`` is a
+        mapping with the same keys, rows of a table). Arrays must have the same shape.
     tol : float
         Absolute tolerance, in the unit of the value (mAP points, a count, ...). Choose it from
         the measured spread of the value across machines and seeds (``benchmarks/numeric_spread.py``).
@@ -97,10 +97,15 @@ def _flatten(value, reference, name: str) -> tuple[list[str], np.ndarray, np.nda
         if set(value) != set(reference):
             raise ValueError(f"expect({name!r}): keys differ: value has {sorted(map(str, value))}, "
                              f"reference has {sorted(map(str, reference))}")
-        labels = [str(k) for k in reference]
-        got = np.array([float(value[k]) for k in reference])
-        want = np.array([float(reference[k]) for k in reference])
-        return labels, got, want
+        labels, got, want = [], [], []
+        for k in reference:  # a number or an array per key (rows of a table)
+            g, w = np.asarray(value[k], dtype=float), np.asarray(reference[k], dtype=float)
+            if g.shape != w.shape:
+                raise ValueError(f"expect({name!r}): {k!r} has shape {g.shape}, its reference {w.shape}")
+            labels += [str(k)] if g.ndim == 0 else [f"{k} [{', '.join(map(str, ix))}]" for ix in np.ndindex(g.shape)]
+            got += list(g.ravel())
+            want += list(w.ravel())
+        return labels, np.array(got), np.array(want)
     got, want = np.asarray(value, dtype=float), np.asarray(reference, dtype=float)
     if got.shape != want.shape:
         raise ValueError(f"expect({name!r}): value has shape {got.shape}, reference {want.shape}")

@@ -41,6 +41,15 @@ def test_mappings_are_matched_by_key(capsys):
         expect(1.0, 1.0, -0.1, name="negative tolerance")
 
 
+def test_mappings_of_rows_are_matched_by_key_and_element():
+    table = {"Reg": [23.1, 29.5, 20.7], "RKD": [1.6, 4.1, 2.7]}
+    expect({"RKD": [1.9, 4.0, 2.5], "Reg": [23.0, 30.0, 21.0]}, table, 0.5, name="rows")
+    with pytest.raises(ExpectationError, match=r"RKD \[1\]: 6.1, expected 4.1"):
+        expect({"RKD": [1.6, 6.1, 2.7], "Reg": [23.1, 29.5, 20.7]}, table, 0.5, name="rows")
+    with pytest.raises(ValueError, match="'Reg' has shape"):
+        expect({"RKD": [1.6, 4.1, 2.7], "Reg": [23.1, 29.5]}, table, 0.5, name="rows")
+
+
 def test_a_measurement_run_logs_every_value_and_reports_failures_without_raising(tmp_path, monkeypatch, capsys):
     log = tmp_path / "expect.jsonl"
     monkeypatch.setenv("RRLIB_EXPECT_LOG", str(log))

@@ -100,3 +100,4 @@ def __getattr__(name: str):
         return getattr(synth_objects, name)
     raise AttributeError(f"module 'rrlib.datasets' has no attribute {name!r}")
 from rrlib.datasets.classification import ClassificationDataset, load_classification; __all__ += ["ClassificationDataset", "load_classification"]  # noqa: E402,E702
+from rrlib.datasets.digits import RotatedDigits, rotated_digits; __all__ += ["RotatedDigits", "rotated_digits"]  # noqa: E402,E702

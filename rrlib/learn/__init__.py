@@ -7,7 +7,11 @@
   evaluated on the test split every epoch, saved in the data root.
 * :mod:`rrlib.learn.sfm` -- cirtorch's retrieval-SfM-120k training pairs (the paper setting).
 * :mod:`rrlib.learn.embedding` -- a small embedding network trained from weighted tuples (the
-  fine-grained application of mining on manifolds, notebook 06).
+  fine-grained application of mining on manifolds, notebook 06) or from labelled P x K batches
+  with Metrix (notebook 10).
+* :mod:`rrlib.learn.asymmetric` -- [S2]'s teacher-student losses (notebook 10).
+* :mod:`rrlib.learn.distill` -- a student trained against a fixed teacher; network cost (notebook 10).
+* :mod:`rrlib.learn.metrix` -- mixup with pair labels, the generic soft-label loss, positivity (notebook 10).
 
 Notebook 04's figures are in :mod:`rrlib.viz.learning`.
 """
@@ -21,7 +25,7 @@ from .embedding import (EmbeddingConfig, EmbeddingMLP, EmbeddingResult, embed, s
 from .metrix import MetrixTupleLoss
 from .sfm import sfm120k_training
 from .train import (PAPER_RECIPE, FrozenMaps, RetrievalNet, TrainConfig, TrainResult, dataset_maps, describe,
-                    embed_maps, evaluate_net, finetune, load_run, make_loss, make_miner, run_key)
+                    embed_maps, evaluate_net, finetune, load_run, make_loss, make_miner, make_optimizer, run_key)
 
 __all__ = [
     "LOSSES", "ContrastiveLoss", "ContrastiveSimilarityLoss", "MultiSimilarityLoss", "TripletLoss", "contrastive_loss",
@@ -30,7 +34,8 @@ __all__ = [
     "NEGATIVE_STRATEGIES", "POSITIVE_STRATEGIES", "Miner", "TupleMiner", "Tuples", "co_observed_cells",
     "hard_negatives", "random_negatives", "scale_changes", "select_positives", "synth_geometry",
     "PAPER_RECIPE", "FrozenMaps", "RetrievalNet", "TrainConfig", "TrainResult", "dataset_maps", "describe",
-    "embed_maps", "evaluate_net", "finetune", "load_run", "make_loss", "make_miner", "run_key", "sfm120k_training",
+    "embed_maps", "evaluate_net", "finetune", "load_run", "make_loss", "make_miner", "make_optimizer", "run_key",
+    "sfm120k_training",
     "EmbeddingConfig", "EmbeddingMLP", "EmbeddingResult", "embed", "sample_triplets", "train_embedding",
     "weighted_triplet_loss", "MetrixTupleLoss",
 ]

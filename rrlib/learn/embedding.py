@@ -215,3 +215,184 @@ def _train(X: np.ndarray, pools, config: EmbeddingConfig, epochs: int, batch: in
         history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else None,
                         **(evaluate(model) if evaluate else {})})
     return EmbeddingResult(model.eval(), config, history)
+
+
+# ------------------------------------------------------------------------------------------------
+# Supervised training from labelled P x K batches, with or without Metrix (notebook 10)
+# ------------------------------------------------------------------------------------------------
+__all__ += ["SupervisedConfig", "pk_batches", "supervised_recall", "train_supervised", "MIXUP_KINDS"]
+
+#: where Metrix mixes [S2]: inputs, the hidden layer's output (features), or the embeddings
+MIXUP_KINDS = ("embedding", "feature", "input")
+
+
+@dataclass(frozen=True)
+class SupervisedConfig:
+    """Settings of :func:`train_supervised` (the digits miniature of notebook 10; not the paper's:
+    [S2] trains a ResNet-50 on CUB / Cars / SOP / In-Shop).
+
+    ``loss``: ``"contrastive"`` ([S2]'s similarity form, margin 0.5, every pair of the batch) or
+    ``"multi-similarity"`` (:func:`rrlib.learn.losses.multi_similarity_loss`, with its pair mining);
+    ``metrix`` the weight ``w`` of the mixed loss (0: none; the code's 0.4), ``mixup`` where to mix
+    (:data:`MIXUP_KINDS`), ``alpha`` of ``λ ~ Beta(α, α)`` (one ``λ`` per batch). Adam."""
+
+    loss: str = "contrastive"
+    metrix: float = 0.0
+    mixup: str = "embedding"
+    alpha: float = 2.0
+    dim: int = 64
+    hidden: int | None = 256
+    epochs: int = 10
+    classes_per_batch: int = 8        # P
+    per_class: int = 5                # K
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+def pk_batches(labels, classes_per_batch: int, per_class: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch of ``P x K`` batches (index arrays): each class's examples shuffled and cut into
+    groups of ``K`` (a last shorter group dropped), the groups shuffled and dealt into batches of
+    ``P`` groups of distinct classes; about one pass over the data. Deterministic for ``rng``."""
+    labels = np.asarray(labels)
+    P, K = check_integer(classes_per_batch, "classes_per_batch", minimum=2), check_integer(per_class, "per_class", minimum=2)
+    groups = []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        groups += [(c, idx[b:b + K]) for b in range(0, len(idx) - K + 1, K)]
+    order = rng.permutation(len(groups))
+    batches, current, seen = [], [], set()
+    pending = [groups[o] for o in order]
+    while pending:
+        rest = []
+        for c, g in pending:
+            if c in seen:
+                rest.append((c, g))
+                continue
+            current.append(g)
+            seen.add(c)
+            if len(current) == P:
+                batches.append(np.concatenate(current))
+                current, seen = [], set()
+        if len(rest) == len(pending):    # only groups of classes already in the batch are left
+            break
+        pending = rest
+    return batches
+
+
+def _supervised_loss(E: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    from .losses import multi_similarity_loss
+    from .metrix import contrastive_terms, soft_label_loss
+    if loss == "multi-similarity":
+        return multi_similarity_loss(E, y)
+    if loss == "contrastive":
+        S = E @ E.T
+        same = y[:, None] == y[None, :]
+        eye = torch.eye(len(E), dtype=torch.bool)
+        return soft_label_loss(S, (same & ~eye).to(S.dtype), contrastive_terms(), mask=~eye)
+    raise ValueError(f"loss must be 'contrastive' or 'multi-similarity', got {loss!r}")
+
+
+def train_supervised(X, labels, config: SupervisedConfig = SupervisedConfig(), *,
+                     evaluate: Callable[[EmbeddingMLP], dict] | None = None, threads: int | None = 1) -> EmbeddingResult:
+    """Train an :class:`EmbeddingMLP` on input vectors ``X`` ``(n, d)`` with class ``labels`` from
+    ``P x K`` batches (:func:`pk_batches`) and a batch loss, every row an anchor; with
+    ``config.metrix > 0`` the loss is ``ℓ_clean + w ℓ_mixed`` of Metrix [S2]:
+
+    * ``"embedding"``: every positive-negative pair of each anchor mixed in embedding space and
+      re-normalised (:func:`rrlib.learn.metrix.metrix_mixed_loss`);
+    * ``"feature"`` / ``"input"``: each row ``i`` mixed with a random row of another class
+      (:func:`rrlib.learn.metrix.mixing_partners`) at the hidden layer's output / at the input, the
+      mix embedded by the rest of the network (:func:`rrlib.learn.metrix.mixed_examples_loss`).
+
+    ``evaluate(model) -> dict`` is recorded before training and after every epoch. Deterministic for
+    a configuration and a thread count (``threads``, default 1)."""
+    from .metrix import METRIX_ALPHA, _terms, metrix_mixed_loss, mix, mixed_examples_loss, mixing_partners, sample_lambda
+    X = np.asarray(X, dtype=np.float32)
+    labels = np.asarray(labels)
+    if X.ndim != 2 or len(labels) != len(X) or not np.isfinite(X).all():
+        raise ValueError(f"X must be finite (n, d) vectors with one label each, got {X.shape} and {labels.shape}")
+    if config.mixup not in MIXUP_KINDS:
+        raise ValueError(f"mixup must be one of {MIXUP_KINDS}, got {config.mixup!r}")
+    if config.metrix < 0:
+        raise ValueError(f"metrix is the weight of the mixed loss, >= 0, got {config.metrix}")
+    if config.mixup == "feature" and config.hidden is None:
+        raise ValueError("feature mixup needs a hidden layer (hidden=None has none)")
+    terms = _terms(config.loss)
+    epochs = check_integer(config.epochs, "epochs", minimum=0)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(check_integer(threads, "threads"))
+    try:
+        torch.manual_seed(config.seed)
+        rng = np.random.default_rng(config.seed)
+        gen = torch.Generator().manual_seed(config.seed + 1)     # λ and the mixing partners
+        model = EmbeddingMLP(X.shape[1], config.dim, config.hidden)
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        inputs, y_all = torch.from_numpy(X), torch.as_tensor(labels)
+        history = [{"epoch": 0, "loss": None, **(evaluate(model) if evaluate else {})}]
+        for epoch in range(1, epochs + 1):
+            model.train()
+            losses = []
+            for b in pk_batches(labels, config.classes_per_batch, config.per_class, rng):
+                x, y = inputs[b], y_all[b]
+                E = model(x)
+                loss = _supervised_loss(E, y, config.loss)
+                if config.metrix > 0:
+                    lam = sample_lambda(None, config.alpha or METRIX_ALPHA, gen, E.dtype)
+                    if config.mixup == "embedding":
+                        mixed = metrix_mixed_loss(E, y, terms, lam)
+                    else:
+                        j = mixing_partners(y, gen)
+                        if config.mixup == "input":
+                            V = model(mix(x, x[j], lam))
+                        else:
+                            h = model.net[:-1](x)
+                            V = nn.functional.normalize(model.net[-1](mix(h, h[j], lam)), dim=1)
+                        mixed = mixed_examples_loss(E, y, V, torch.arange(len(b)), j, lam, terms)
+                    loss = loss + config.metrix * mixed
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+            model.eval()
+            history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else None,
+                            **(evaluate(model) if evaluate else {})})
+    finally:
+        torch.set_num_threads(old_threads)
+    return EmbeddingResult(model.eval(), config, history)
+
+
+#: code version of :func:`supervised_recall`'s cache: bump it when :func:`train_supervised` changes
+SUPERVISED_VERSION = 1
+
+
+def supervised_recall(X_train, y_train, X_test, y_test, config: SupervisedConfig = SupervisedConfig(), *,
+                      ks=(1, 2, 4, 8), cache: bool = True, threads: int | None = 1) -> dict[str, float]:
+    """Recall@K (%) on ``(X_test, y_test)`` of the network :func:`train_supervised` trains on
+    ``(X_train, y_train)`` with ``config``: ``{"R@1": ..., ...}``, saved in
+    ``<data root>/checkpoints/supervised/`` (JSON, keyed by the configuration, the four arrays,
+    ``ks``, ``threads`` and :data:`SUPERVISED_VERSION`) so that a notebook reloads it."""
+    import json
+    from dataclasses import asdict
+
+    from .. import cache as cache_mod
+    from ..evaluate import recall_at_k
+
+    X_train, X_test = np.asarray(X_train, np.float32), np.asarray(X_test, np.float32)
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    ks = tuple(check_integer(k, "k") for k in ks)
+    key = cache_mod.digest(SUPERVISED_VERSION, asdict(config), X_train, y_train, X_test, y_test, ks, threads)
+
+    def compute() -> dict[str, float]:
+        model = train_supervised(X_train, y_train, config, threads=threads).model
+        return {f"R@{k}": 100 * float(v) for k, v in recall_at_k(embed(model, X_test), y_test, ks).items()}
+
+    def load(path) -> dict[str, float]:
+        value = json.loads(path.read_text())
+        if sorted(value) != sorted(f"R@{k}" for k in ks):
+            raise ValueError("not the recalls of these k")
+        return value
+
+    return cache_mod.cached(cache_mod.entry("checkpoints", ["supervised"], key, ".json"), compute,
+                            lambda value, f: f.write(json.dumps(value).encode()), load, enabled=cache)

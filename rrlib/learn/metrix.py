@@ -50,6 +50,7 @@ from .losses import MS_ALPHA, MS_BASE, MS_BETA, SIMILARITY_MARGIN, _reduce
 
 __all__ = ["METRIX_ALPHA", "METRIX_WEIGHT", "PAIRS", "MetrixTupleLoss", "PairTerms", "contrastive_terms", "multi_similarity_terms",
            "mix", "sample_lambda", "mixing_pairs", "mix_examples", "soft_label_loss", "metrix_loss",
+           "metrix_mixed_loss", "mixing_partners", "mixed_examples_loss",
            "mixed_similarity", "positivity_probability", "POSITIVITY_POS", "POSITIVITY_NEG", "POSITIVITY_DIM"]
 
 #: [EXT billpsomas/Metrix_ICLR22 main.py/mixup/utils.py] ``λ ~ Beta(2, 2)``.
@@ -270,32 +271,35 @@ def mixed_similarity(s_ax: torch.Tensor, s_ax2: torch.Tensor, s_xx2: torch.Tenso
     return num / sq.clamp_min(1e-24).sqrt()
 
 
-def metrix_loss(embeddings: torch.Tensor, labels, terms="contrastive", lam=None, *, pairs: str = "pos-neg",
-                weight: float = METRIX_WEIGHT, alpha: float = METRIX_ALPHA, normalize: bool = True,
-                generator=None, reduction: str = "mean") -> torch.Tensor:
-    """Embedding-space Metrix on a batch: ``ℓ_clean + w ℓ_mixed``, every row an anchor.
-
-    ``ℓ_clean`` is :func:`soft_label_loss` over ``U(a)`` (other rows of the label: positives, the rest:
-    negatives); ``ℓ_mixed`` over ``V(a)``: for ``pairs="pos-neg"`` every ``(p, n)`` of ``P(a) x N(a)``,
-    for ``"anchor-neg"`` every ``(a, n)``, mixed with one ``λ`` (drawn from ``Beta(α, α)`` when ``lam``
-    is None) and re-normalised (``normalize``), label ``λ``. Mixed similarities are computed from the
-    Gram matrix (:func:`mixed_similarity`), so the cost is ``O(n^3)`` scalars, not vectors.
-    ``w = 0.4`` and one ``λ`` per batch follow the official code (:data:`METRIX_WEIGHT`).
-    """
-    t = _terms(terms)
+def _batch_pairs(embeddings: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The Gram matrix ``S`` of a labelled batch and its positive (same label, not itself) and
+    negative (other label) masks."""
     labels = torch.as_tensor(labels, device=embeddings.device)
     if embeddings.ndim != 2 or len(labels) != len(embeddings):
         raise ValueError("embeddings must be (n, D) with one label per row")
-    if lam is None:
-        lam = sample_lambda(None, alpha, generator, embeddings.dtype).to(embeddings.device)
-    lam = torch.as_tensor(lam, dtype=embeddings.dtype, device=embeddings.device)
-    n = len(embeddings)
     S = embeddings @ embeddings.T
     same = labels[:, None] == labels[None, :]
-    eye = torch.eye(n, dtype=torch.bool, device=S.device)
-    pos, neg = same & ~eye, ~same
-    y = pos.to(S.dtype)
-    clean = soft_label_loss(S, y, t, mask=pos | neg, reduction=reduction)
+    eye = torch.eye(len(S), dtype=torch.bool, device=S.device)
+    return S, same & ~eye, ~same
+
+
+def _batch_lambda(lam, alpha: float, generator, embeddings: torch.Tensor) -> torch.Tensor:
+    """``lam`` as a tensor of the embeddings' dtype, drawn from ``Beta(α, α)`` when None."""
+    if lam is None:
+        lam = sample_lambda(None, alpha, generator, embeddings.dtype)
+    return torch.as_tensor(lam, dtype=embeddings.dtype, device=embeddings.device)
+
+
+def metrix_mixed_loss(embeddings: torch.Tensor, labels, terms="contrastive", lam=None, *, pairs: str = "pos-neg",
+                      alpha: float = METRIX_ALPHA, normalize: bool = True, generator=None,
+                      reduction: str = "mean") -> torch.Tensor:
+    """``ℓ_mixed`` of :func:`metrix_loss` alone (embedding mixup of a labelled batch, every row an
+    anchor against its ``V(a)``), so that it can be added to another clean loss (e.g.
+    :func:`rrlib.learn.losses.multi_similarity_loss`, with its pair mining)."""
+    t = _terms(terms)
+    S, pos, neg = _batch_pairs(embeddings, labels)
+    lam = _batch_lambda(lam, alpha, generator, embeddings)
+    n = len(embeddings)
     d = S.diagonal()
     if pairs == "pos-neg":  # s(a, mix(p, n)) for all (a, p, n)
         s_mix = mixed_similarity(S[:, :, None], S[:, None, :], S[None, :, :], lam, normalize,
@@ -307,8 +311,62 @@ def metrix_loss(embeddings: torch.Tensor, labels, terms="contrastive", lam=None,
         valid = neg
     else:
         raise ValueError(f"metrix_loss pairs must be 'pos-neg' or 'anchor-neg', got {pairs!r}")
-    mixed = soft_label_loss(s_mix, lam.expand_as(s_mix), t, mask=valid, reduction=reduction)
+    return soft_label_loss(s_mix, lam.expand_as(s_mix), t, mask=valid, reduction=reduction)
+
+
+def metrix_loss(embeddings: torch.Tensor, labels, terms="contrastive", lam=None, *, pairs: str = "pos-neg",
+                weight: float = METRIX_WEIGHT, alpha: float = METRIX_ALPHA, normalize: bool = True,
+                generator=None, reduction: str = "mean") -> torch.Tensor:
+    """Embedding-space Metrix on a batch: ``ℓ_clean + w ℓ_mixed``, every row an anchor.
+
+    ``ℓ_clean`` is :func:`soft_label_loss` over ``U(a)`` (other rows of the label: positives, the rest:
+    negatives); ``ℓ_mixed`` over ``V(a)``: for ``pairs="pos-neg"`` every ``(p, n)`` of ``P(a) x N(a)``,
+    for ``"anchor-neg"`` every ``(a, n)``, mixed with one ``λ`` (drawn from ``Beta(α, α)`` when ``lam``
+    is None) and re-normalised (``normalize``), label ``λ`` (:func:`metrix_mixed_loss`). Mixed
+    similarities are computed from the Gram matrix (:func:`mixed_similarity`), so the cost is
+    ``O(n^3)`` scalars, not vectors. ``w = 0.4`` and one ``λ`` per batch follow the official code
+    (:data:`METRIX_WEIGHT`).
+    """
+    t = _terms(terms)
+    S, pos, neg = _batch_pairs(embeddings, labels)
+    lam = _batch_lambda(lam, alpha, generator, embeddings)
+    clean = soft_label_loss(S, pos.to(S.dtype), t, mask=pos | neg, reduction=reduction)
+    mixed = metrix_mixed_loss(embeddings, labels, t, lam, pairs=pairs, normalize=normalize, reduction=reduction)
     return clean + weight * mixed
+
+
+def mixing_partners(labels, generator=None) -> torch.Tensor:
+    """For every row ``i`` of a labelled batch, a random row ``j`` of another label (uniform among
+    them): the pairs ``(i, j)`` that input / feature mixup mixes (one mixed example per row)."""
+    labels = torch.as_tensor(labels).reshape(-1)
+    other = labels[:, None] != labels[None, :]
+    if not other.any(1).all():
+        raise ValueError("every row needs a row of another label to mix with")
+    u = torch.rand(other.shape, generator=_generator(generator), dtype=torch.float64)
+    return torch.where(other, u, -1.0).argmax(1)
+
+
+def mixed_examples_loss(anchors: torch.Tensor, labels, mixed: torch.Tensor, i, j, lam, terms="contrastive",
+                        reduction: str = "mean") -> torch.Tensor:
+    """``ℓ_mixed`` for mixed examples computed by the network (input or feature mixup).
+
+    ``anchors`` ``(n, D)`` are the clean unit embeddings of a labelled batch, ``mixed`` ``(m, D)`` the
+    unit embeddings of ``mix_λ(x_i, x_j)`` (mixed inputs or features, embedded), ``i``, ``j`` their
+    rows (labels of ``i`` and ``j`` differ). For an anchor ``a``, a mix whose row ``i`` is a positive
+    of ``a`` (same label, not ``a`` itself) and row ``j`` a negative is in ``V(a)`` with the soft
+    label ``λ``; one with ``j`` positive and ``i`` negative with ``1 - λ``; other mixes are left out
+    (positive-negative pairs only, as :func:`metrix_mixed_loss`). Reduced over anchors.
+    """
+    labels = torch.as_tensor(labels, device=anchors.device).reshape(-1)
+    i, j = torch.as_tensor(i, device=anchors.device), torch.as_tensor(j, device=anchors.device)
+    lam = torch.as_tensor(lam, dtype=anchors.dtype, device=anchors.device)
+    rows = torch.arange(len(anchors), device=anchors.device)[:, None]
+    pos_i = (labels[:, None] == labels[i][None, :]) & (rows != i[None, :])
+    pos_j = (labels[:, None] == labels[j][None, :]) & (rows != j[None, :])
+    neg_i, neg_j = labels[:, None] != labels[i][None, :], labels[:, None] != labels[j][None, :]
+    valid_i, valid_j = pos_i & neg_j, pos_j & neg_i
+    y = torch.where(valid_i, lam, 1 - lam).expand(len(anchors), len(i))
+    return soft_label_loss(anchors @ mixed.T, y, terms, mask=valid_i | valid_j, reduction=reduction)
 
 
 # -------------------------------------------------------------------------------- positivity
@@ -409,23 +467,31 @@ class MetrixTupleLoss(torch.nn.Module):
         self.clean = cls(n_negatives) if loss == "multi-similarity" else cls(margin, n_negatives)
         self.loss, self.margin, self.n_negatives, self.weight, self.alpha = loss, margin, n_negatives, weight, alpha
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def mixed(self, embeddings: torch.Tensor, lam) -> torch.Tensor:
+        """``ℓ_mixed`` alone, for a given ``λ`` (a float or a 0-d tensor)."""
         from .losses import _tuples
+        E = _tuples(embeddings, self.n_negatives)
+        q, p, n = E[:, 0], E[:, 1], E[:, 2:]
+        lam = torch.as_tensor(lam, dtype=embeddings.dtype, device=embeddings.device)
+        if lam.dim() != 0 or not 0 <= float(lam) <= 1:
+            raise ValueError(f"lam must be one value in [0, 1], got {lam}")
+        v = torch.nn.functional.normalize(mix(p[:, None].expand_as(n), n, lam), dim=-1)   # (B, k, D)
+        if self.loss == "contrastive":
+            # distances as rrlib.learn.losses.tuple_pairs computes them (the clamp keeps sqrt's gradient finite)
+            d = (v - q[:, None]).pow(2).sum(-1).clamp_min(1e-12).sqrt()                # (B, k)
+            return (0.5 * lam * d.pow(2) + 0.5 * (1 - lam) * (self.margin - d).clamp(min=0).pow(2)).mean()
+        s = (v * q[:, None]).sum(-1)                                                   # (B, k)
+        return soft_label_loss(s, lam.expand_as(s), multi_similarity_terms())
+
+    def forward(self, embeddings: torch.Tensor, lam=None) -> torch.Tensor:
+        """``ℓ_clean + w ℓ_mixed``; ``lam`` fixes ``λ`` (tests), else one draw from torch's global
+        generator (none when ``w = 0``: the plain run's random stream is untouched)."""
         clean = self.clean(embeddings)
         if self.weight == 0:
             return clean
-        E = _tuples(embeddings, self.n_negatives)
-        q, p, n = E[:, 0], E[:, 1], E[:, 2:]
-        lam = sample_lambda(None, self.alpha, None, embeddings.dtype).to(embeddings.device)
-        v = torch.nn.functional.normalize(mix(p[:, None].expand_as(n), n, lam), dim=-1)   # (B, k, D)
-        s = (v * q[:, None]).sum(-1)                                               # (B, k)
-        y = lam.expand_as(s)
-        if self.loss == "contrastive":
-            d = (2 - 2 * s).clamp(min=0).sqrt()
-            mixed = (0.5 * y * d.pow(2) + 0.5 * (1 - y) * (self.margin - d).clamp(min=0).pow(2)).mean()
-        else:
-            mixed = soft_label_loss(s, y, multi_similarity_terms())
-        return clean + self.weight * mixed
+        if lam is None:
+            lam = sample_lambda(None, self.alpha, None, embeddings.dtype).to(embeddings.device)
+        return clean + self.weight * self.mixed(embeddings, lam)
 
     def extra_repr(self) -> str:
         return f"loss={self.loss!r}, weight={self.weight}, alpha={self.alpha}"

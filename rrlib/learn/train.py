@@ -42,7 +42,8 @@ from .metrix import MetrixTupleLoss
 from .mining import Miner, TupleMiner
 
 __all__ = ["TrainConfig", "PAPER_RECIPE", "RetrievalNet", "FrozenMaps", "TrainResult", "dataset_maps",
-           "describe", "embed_maps", "evaluate_net", "finetune", "load_run", "make_loss", "make_miner", "run_key"]
+           "describe", "embed_maps", "evaluate_net", "finetune", "load_run", "make_loss", "make_miner", "make_optimizer",
+           "run_key"]
 
 #: TrainConfig fields added after RUN_VERSION 2, with their defaults: left out of a run's key at the default
 LATER_FIELDS = {"depth": None, "attention": (), "metrix": 0.0}
@@ -151,7 +152,7 @@ class RetrievalNet(nn.Module):
         self.frozen = nn.Sequential(*blocks[: len(blocks) - train_blocks]).requires_grad_(False)
         self.head = nn.Sequential(*blocks[len(blocks) - train_blocks:]).requires_grad_(True)
         self.out_channels = net.out_channels if depth is None else _last_channels(blocks)
-        self.attention = GLAM(self.out_channels, attention) if attention else None
+        self.attention = GLAM(self.out_channels, attention, reduction=GLAM.CPU_REDUCTION) if attention else None
         self.pool = GeM(p, trainable=train_p)
         self.whiten = nn.Linear(self.out_channels, whiten_dim) if whiten_dim else None
         self.dim = whiten_dim or self.out_channels
@@ -183,6 +184,22 @@ class RetrievalNet(nn.Module):
     def trained_state(self) -> dict[str, torch.Tensor]:
         """The weights that training changes (head, pooling, whitening): what a checkpoint holds."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("frozen.")}
+
+    def with_whitening(self, whitening, dim: int | None = None) -> "RetrievalNet":
+        """A copy of this network (no whitening layer of its own) ending with ``whitening`` (a
+        :class:`rrlib.nets.Whitening`, e.g. notebook 04's L_w), keeping ``dim`` of its directions
+        (default all): ``forward`` then gives what ``whitening(descriptors, dim)`` gives."""
+        if self.whiten is not None:
+            raise ValueError("this network already has a whitening layer")
+        P = np.asarray(whitening.projection, np.float64)[:dim]
+        if P.shape[1] != self.out_channels:
+            raise ValueError(f"the whitening was learned on {P.shape[1]}-D descriptors, this network gives {self.out_channels}")
+        net = RetrievalNet(self.backbone_name, self.train_blocks, train_p=False, whiten_dim=len(P), depth=self.depth,
+                           attention=self.attention.attentions if self.attention is not None else ())
+        net.load_state_dict({**self.state_dict(), "whiten.weight": torch.as_tensor(P, dtype=torch.float32),
+                             "whiten.bias": torch.as_tensor(-P @ np.asarray(whitening.mean, np.float64),
+                                                            dtype=torch.float32)})
+        return net.eval()
 
     def init_whitening(self, X: np.ndarray) -> None:
         """Start the whitening layer as the PCA-whitening of descriptors ``X`` (N, C) (e.g. the
@@ -376,6 +393,21 @@ def make_loss(config: TrainConfig) -> nn.Module:
     return loss
 
 
+def make_optimizer(model: RetrievalNet, config: TrainConfig):
+    """cirtorch's optimiser for the trained parts of ``model``: Adam at ``config.lr`` with
+    ``weight_decay`` (GeM's ``p`` at 10x the rate, no decay), and the per-epoch schedule
+    ``lr * exp(-lr_decay * epoch)``. Returns ``(optimizer, scheduler)``."""
+    groups = [{"params": list(model.head.parameters())}]
+    if model.attention is not None:
+        groups.append({"params": list(model.attention.parameters())})
+    if config.train_p:
+        groups.append({"params": list(model.pool.parameters()), "lr": 10 * config.lr, "weight_decay": 0.0})
+    if model.whiten is not None:
+        groups.append({"params": list(model.whiten.parameters())})
+    opt = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=math.exp(-config.lr_decay))
+
+
 def make_miner(config: TrainConfig, labels, *, support=None, scale_change=None, pairs=None) -> TupleMiner:
     """The :class:`TupleMiner` of ``config`` on training images with ``labels``."""
     return TupleMiner(labels, n_queries=config.n_queries, pool_size=config.pool_size, n_negatives=config.n_negatives,
@@ -390,6 +422,8 @@ def run_key(config: TrainConfig, data, miner: Miner, train=None) -> str:
     paths, labels = tuple(train) if train is not None else training_split(data)
     labels = "no labels" if labels is None else np.asarray(labels)
     fields = {k: v for k, v in asdict(config).items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+    if config.attention:  # GLAM's reduced channels are a module constant, not a field
+        fields["glam_reduction"] = GLAM.CPU_REDUCTION
     return cache_mod.digest(RUN_VERSION, fields, miner.describe(), cache_mod.dataset_digest(data),
                             cache_mod.images_digest(paths), labels)
 
@@ -544,15 +578,7 @@ def finetune(data, config: TrainConfig = TrainConfig(), *, miner: Miner | None =
                                  progress=progress))
         if model.whiten is not None and model.whiten.out_features <= model.out_channels:
             model.init_whitening(describe(model, maps["train"], whiten=False))
-        groups = [{"params": list(model.head.parameters())}]
-        if model.attention is not None:
-            groups.append({"params": list(model.attention.parameters())})
-        if config.train_p:
-            groups.append({"params": list(model.pool.parameters()), "lr": 10 * config.lr, "weight_decay": 0.0})
-        if model.whiten is not None:
-            groups.append({"params": list(model.whiten.parameters())})
-        opt = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=math.exp(-config.lr_decay))
+        opt, sched = make_optimizer(model, config)
 
         def record(epoch: int, loss: float | None) -> None:
             r = evaluate_net(model, data, maps).map

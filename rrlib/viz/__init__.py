@@ -14,11 +14,14 @@ come from :mod:`rrlib.evaluate`, :mod:`rrlib.nets.pooling` and the rest of the p
 * :mod:`rrlib.viz.mom` -- the sets of mining on manifolds and the random walk's pi on 2-D points (notebook 06).
 * :mod:`rrlib.viz.active` -- the active-learning loop (Algorithm 1), picks and label propagation on 2-D
   points, accuracy curves, rank scatter and agreement of acquisition functions (notebook 09).
+* :mod:`rrlib.viz.beyond` -- the asymmetric setup, teacher and student embeddings, Metrix's
+  positivity, GLAM's attention maps (notebook 10).
 
 Every public name is importable from :mod:`rrlib.viz` itself.
 """
 from .active import (plot_accuracy_curves, plot_active_loop, plot_agreement_bars, plot_picks, plot_propagation,
                      plot_rank_scatter)
+from .beyond import joint_tsne, plot_asymmetric_setup, plot_attention_maps, plot_joint_embedding, plot_positivity
 from .datasets import plot_query_examples, query_examples
 from .graph import plot_graph_2d, plot_scores_2d
 from .learning import pca_2d, plot_curves, plot_embedding_2d, plot_image_rows, plot_siamese
@@ -29,7 +32,8 @@ from .ranking import plot_ap_build_up, plot_pr_curve, plot_ranking
 from .style import LABEL_COLORS, image_panel
 
 __all__ = [
-    "LABEL_COLORS", "SET_COLORS", "image_panel", "plot_pi_2d", "plot_set_2d", "pca_2d", "plot_ap_build_up", "plot_crow_weights", "plot_curves",
+    "LABEL_COLORS", "SET_COLORS", "image_panel", "joint_tsne", "plot_asymmetric_setup", "plot_attention_maps",
+    "plot_joint_embedding", "plot_positivity", "plot_pi_2d", "plot_set_2d", "pca_2d", "plot_ap_build_up", "plot_crow_weights", "plot_curves",
     "plot_embedding_2d", "plot_feature_maps", "plot_frames", "plot_gem_p", "plot_graph_2d", "plot_image_rows", "plot_inverted_file",
     "plot_mac_top_channels", "plot_matches", "plot_patch_grid", "plot_pr_curve", "plot_query_examples",
     "plot_ranking", "plot_rmac_regions", "plot_scores_2d", "plot_siamese", "query_examples",

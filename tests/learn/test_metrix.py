@@ -245,3 +245,140 @@ def test_positivity_seeded_reproducible():
     assert positivity_probability(0.5, 100, generator=0).shape == ()
     with pytest.raises(ValueError):
         positivity_probability(1.5)
+
+
+# ------------------------------------------------------------------------- mixed-loss helpers
+def test_metrix_loss_is_clean_plus_weighted_mixed_part():
+    from rrlib.learn.metrix import metrix_mixed_loss
+    g = torch.Generator().manual_seed(3)
+    E, y = unit(torch.randn(9, 6, generator=g, dtype=D64)), T([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    for terms in ("contrastive", "multi-similarity"):
+        clean = metrix_loss(E, y, terms, 0.3, weight=0.0)
+        assert torch.allclose(metrix_loss(E, y, terms, 0.3, weight=0.4),
+                              clean + 0.4 * metrix_mixed_loss(E, y, terms, 0.3))
+
+
+def test_mixing_partners_are_other_classes_and_seeded():
+    from rrlib.learn.metrix import mixing_partners
+    y = T([0, 0, 1, 1, 2, 2, 2])
+    j = mixing_partners(y, 0)
+    assert (y[j] != y).all()
+    assert torch.equal(j, mixing_partners(y, 0))
+    with pytest.raises(ValueError):
+        mixing_partners(T([1, 1]))
+
+
+def test_mixed_examples_loss_by_hand():
+    """Two classes {0, 1} and {2, 3}; one mix v = mix_λ(x_0, x_2): it is in V(1) with label λ (x_0 positive
+    of anchor 1, x_2 negative) and in V(3) with label 1 - λ; anchors 0 and 2 (its own parts) leave it out."""
+    from rrlib.learn.metrix import mixed_examples_loss
+    g = torch.Generator().manual_seed(1)
+    E = unit(torch.randn(4, 5, generator=g, dtype=D64))
+    y, lam = T([0, 0, 1, 1]), 0.3
+    v = unit(mix(E[0], E[2], lam))[None]
+    s1, s3 = float(E[1] @ v[0]), float(E[3] @ v[0])
+    m = 0.5
+    hand = [0.0, lam * (1 - s1) + (1 - lam) * max(s1 - m, 0), 0.0, (1 - lam) * (1 - s3) + lam * max(s3 - m, 0)]
+    out = mixed_examples_loss(E, y, v, T([0]), T([2]), lam, "contrastive", reduction="sum")
+    assert math.isclose(float(out), sum(hand), rel_tol=1e-12)
+
+
+# ------------------------------------------------------------------------- MetrixTupleLoss
+def _tuples(B=3, k=4, D=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return unit(torch.randn(B * (2 + k), D, generator=g, dtype=D64))
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "multi-similarity"])
+def test_tuple_loss_weight_zero_is_clean_and_draws_nothing(loss):
+    from rrlib.learn import make_loss
+    from rrlib.learn.metrix import MetrixTupleLoss
+    from rrlib.learn.train import TrainConfig
+    E = _tuples()
+    plain = make_loss(TrainConfig(loss=loss, n_negatives=4))
+    m = MetrixTupleLoss(loss, 0.7 if loss == "contrastive" else None, 4, weight=0.0)
+    torch.manual_seed(5)
+    out = m(E)
+    after = torch.rand(1)
+    torch.manual_seed(5)
+    assert torch.rand(1) == after                          # the global stream is untouched
+    assert torch.equal(out, plain(E))
+    assert isinstance(make_loss(TrainConfig(loss=loss, n_negatives=4, metrix=0.4)), MetrixTupleLoss)
+
+
+def test_tuple_loss_contrastive_mixed_term_by_hand():
+    from rrlib.learn.losses import ContrastiveLoss
+    from rrlib.learn.metrix import MetrixTupleLoss
+    B, k, lam, margin, w = 2, 3, 0.3, 0.7, 0.4
+    E = _tuples(B, k)
+    terms = []
+    for b in range(B):
+        q, p = E[b * (2 + k)], E[b * (2 + k) + 1]
+        for jn in range(k):
+            n = E[b * (2 + k) + 2 + jn]
+            v = lam * p + (1 - lam) * n
+            v = v / v.norm()
+            d = float((q - v).norm())
+            terms.append(0.5 * lam * d ** 2 + 0.5 * (1 - lam) * max(margin - d, 0) ** 2)
+    m = MetrixTupleLoss("contrastive", margin, k, weight=w)
+    assert math.isclose(float(m.mixed(E, lam)), sum(terms) / len(terms), rel_tol=1e-10)
+    assert math.isclose(float(m(E, lam)), float(ContrastiveLoss(margin, k)(E)) + w * sum(terms) / len(terms),
+                        rel_tol=1e-10)
+
+
+def test_tuple_loss_multi_similarity_mixed_term_by_hand():
+    from rrlib.learn.losses import MS_ALPHA, MS_BASE, MS_BETA
+    from rrlib.learn.metrix import MetrixTupleLoss
+    B, k, lam = 2, 3, 0.6
+    E = _tuples(B, k, seed=1)
+    per = []
+    for b in range(B):
+        q, p = E[b * (2 + k)], E[b * (2 + k) + 1]
+        sp = sn = 0.0
+        for jn in range(k):
+            v = lam * p + (1 - lam) * E[b * (2 + k) + 2 + jn]
+            s = float(q @ (v / v.norm()))
+            sp += lam * math.exp(-MS_ALPHA * (s - MS_BASE))
+            sn += (1 - lam) * math.exp(MS_BETA * (s - MS_BASE))
+        per.append(math.log1p(sp) / MS_ALPHA + math.log1p(sn) / MS_BETA)
+    m = MetrixTupleLoss("multi-similarity", None, k)
+    assert math.isclose(float(m.mixed(E, lam)), sum(per) / B, rel_tol=1e-10)
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "multi-similarity"])
+def test_tuple_loss_lambda_one_mixes_are_the_positive(loss):
+    """λ = 1: every mix is the positive itself with label 1, so the mixed term is the loss of k copies of
+    the positive (contrastive: 1/2 d(q, p)^2 each)."""
+    from rrlib.learn.losses import MS_ALPHA, MS_BASE, tuple_pairs
+    from rrlib.learn.metrix import MetrixTupleLoss
+    k = 4
+    E = _tuples(3, k, seed=2)
+    m = MetrixTupleLoss(loss, 0.7 if loss == "contrastive" else None, k)
+    d, t = tuple_pairs(E, k)
+    dp = d[t == 1]
+    if loss == "contrastive":
+        expected = float((0.5 * dp ** 2).mean())
+    else:
+        sp = 1 - dp ** 2 / 2
+        expected = float((torch.log1p(k * torch.exp(-MS_ALPHA * (sp - MS_BASE))) / MS_ALPHA).mean())
+    assert math.isclose(float(m.mixed(E, 1.0)), expected, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "multi-similarity"])
+def test_tuple_loss_gradients_finite_and_draw_seeded(loss):
+    from rrlib.learn.metrix import MetrixTupleLoss
+    k = 2
+    E = _tuples(2, k, seed=3)
+    E[0] = E[1]  # identical query and positive: d = 0 must not give NaN gradients
+    E = E.clone().requires_grad_(True)
+    m = MetrixTupleLoss(loss, 0.7 if loss == "contrastive" else None, k)
+    torch.manual_seed(0)
+    a = m(E)
+    (grad,) = torch.autograd.grad(m(E, 1.0), E)
+    assert torch.isfinite(grad).all()
+    torch.manual_seed(0)
+    assert torch.equal(a, m(E))
+    with pytest.raises(ValueError):
+        m(E, 1.5)
+    with pytest.raises(ValueError):
+        MetrixTupleLoss("triplet", 0.1, k)
