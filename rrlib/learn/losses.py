@@ -156,14 +156,21 @@ def multi_similarity_loss(embeddings: torch.Tensor, labels, alpha: float = MS_AL
     row is an anchor, the other rows of its label its positives, the rest its negatives
     (:func:`multi_similarity_from_similarities`). Defaults: alpha 2, beta 50, lambda 0.5, eps 0.1.
     """
+    S, pos, neg = _batch_pairs(embeddings, labels)
+    return multi_similarity_from_similarities(S, S, alpha, beta, base, eps, pos_mask=pos, neg_mask=neg,
+                                              reduction=reduction)
+
+
+def _batch_pairs(embeddings: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The Gram matrix ``S`` of a labelled batch and its positive (same label, not itself) and
+    negative (other label) masks (shared with :mod:`rrlib.learn.metrix`)."""
     labels = torch.as_tensor(labels, device=embeddings.device)
     if embeddings.ndim != 2 or len(labels) != len(embeddings):
         raise ValueError("embeddings must be (n, D) with one label per row")
     S = embeddings @ embeddings.T
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(len(S), dtype=torch.bool, device=S.device)
-    return multi_similarity_from_similarities(S, S, alpha, beta, base, eps, pos_mask=same & ~eye, neg_mask=~same,
-                                              reduction=reduction)
+    return S, same & ~eye, ~same
 
 
 def _tuples(embeddings: torch.Tensor, n_negatives: int) -> torch.Tensor:

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from scipy.special import betaincinv
 
-from .losses import MS_ALPHA, MS_BASE, MS_BETA, SIMILARITY_MARGIN, _reduce
+from .losses import MS_ALPHA, MS_BASE, MS_BETA, SIMILARITY_MARGIN, _batch_pairs, _reduce
 
 __all__ = ["METRIX_ALPHA", "METRIX_WEIGHT", "PAIRS", "MetrixTupleLoss", "PairTerms", "contrastive_terms", "multi_similarity_terms",
            "mix", "sample_lambda", "mixing_pairs", "mix_examples", "soft_label_loss", "metrix_loss",
@@ -269,18 +269,6 @@ def mixed_similarity(s_ax: torch.Tensor, s_ax2: torch.Tensor, s_xx2: torch.Tenso
         return num
     sq = lam ** 2 * sq_norms[0] + (1 - lam) ** 2 * sq_norms[1] + 2 * lam * (1 - lam) * s_xx2
     return num / sq.clamp_min(1e-24).sqrt()
-
-
-def _batch_pairs(embeddings: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The Gram matrix ``S`` of a labelled batch and its positive (same label, not itself) and
-    negative (other label) masks."""
-    labels = torch.as_tensor(labels, device=embeddings.device)
-    if embeddings.ndim != 2 or len(labels) != len(embeddings):
-        raise ValueError("embeddings must be (n, D) with one label per row")
-    S = embeddings @ embeddings.T
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(S), dtype=torch.bool, device=S.device)
-    return S, same & ~eye, ~same
 
 
 def _batch_lambda(lam, alpha: float, generator, embeddings: torch.Tensor) -> torch.Tensor:
