@@ -18,9 +18,10 @@ stamp="$VENV/.rrlib-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo ">> installing rrlib and its dependencies into $VENV (torch is large: a few minutes the first time)"
   pip_install() {
-    # Some machines' pip configuration points at optional local mirrors that may be absent:
+    # --no-cache-dir: no second copy of the large wheels (torch's CUDA build is several GB) in
+    # pip's cache. Some machines' pip configuration points at optional local mirrors that may be absent:
     # drop those warnings, keep every other message and pip's exit status.
-    "$VENV/bin/python" -m pip install --quiet "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+    "$VENV/bin/python" -m pip install --quiet --no-cache-dir "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }
   }
   pip_install --upgrade pip
   # torch and torchvision are pinned in pyproject.toml (<= 2.14.1 / 0.29.1); pip picks the newest allowed.
