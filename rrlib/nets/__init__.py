@@ -5,11 +5,12 @@
 * :mod:`rrlib.nets.pooling` -- SPoC, MAC, GeM, R-MAC (regions), CroW, L2 normalisation.
 * :mod:`rrlib.nets.retrieval` -- the published fine-tuned GeM networks (cirtorch checkpoints).
 * :mod:`rrlib.nets.whitening` -- PCA-whitening and the supervised L_w.
-* :mod:`rrlib.nets.extract` -- truncated backbones and batched ``extract_global``.
+* :mod:`rrlib.nets.extract` -- truncated backbones and batched ``extract_global``; a dataset's descriptors,
+  cached, whole or in shards (``python -m rrlib.nets --dataset NAME --shard k/n``, then ``--merge n``).
 * :mod:`rrlib.nets.pipeline` -- the whitened descriptors of a dataset, as notebooks 03 and 05 make them.
 * :mod:`rrlib.nets.glam` -- GLAM's local / global, channel / spatial attention (notebook 10).
 """
-from .extract import BACKBONES, backbone, describe_dataset, extract_features, extract_global, prepare_image, to_tensor
+from .extract import BACKBONES, backbone, describe_dataset, extract_features, extract_global, merge_shards, prepare_image, to_tensor
 from .retrieval import RETRIEVAL_NETWORKS, RetrievalNetwork, retrieval_network
 from .pooling import GeM, crow, crow_channel_weights, crow_spatial_weights, gem, l2n, mac, power_normalize, regional, rmac, rmac_regions, spoc
 from .whitening import Whitening, learn_lw, learn_pca_whitening, pairs_from_labels
@@ -37,6 +38,7 @@ __all__ = [
     "describe_dataset",
     "extract_features",
     "extract_global",
+    "merge_shards",
     "prepare_image",
     "crow",
     "crow_channel_weights",

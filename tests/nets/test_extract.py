@@ -162,3 +162,137 @@ def test_prepare_image_shrinks_never_enlarges_then_scales(tmp_path):
     assert E.prepare_image(tmp_path / "grey.png").mode == "RGB"
     with pytest.raises(ValueError, match="max_size"):
         E.prepare_image(im, max_size=0)
+
+
+# ------------------------------------------------------------------ sharded extraction
+def _toy_many(root, n_db=7, n_q=3) -> RetrievalDataset:
+    """A toy dataset of pictures of two sizes (batches of several sizes), queries with boxes."""
+    folder = root / "datasets" / "toy"
+    (folder / "jpg").mkdir(parents=True, exist_ok=True)
+    names = [f"d{i}.png" for i in range(n_db)] + [f"q{i}.png" for i in range(n_q)]
+    for i, name in enumerate(names):
+        _pictures(100 + i, 1, size=(64, 96) if i % 3 else (80, 72))[0].save(folder / "jpg" / name)
+    gnd = [{"bbx": [4.0 + i, 5.0, 60.0, 50.0], "easy": [0], "hard": [], "junk": []} for i in range(n_q)]
+    return RetrievalDataset("toy", root, folder, folder / "jpg", names[:n_db], names[n_db:], gnd, {})
+
+
+@pytest.fixture
+def many(tmp_path, monkeypatch):
+    monkeypatch.setenv("RRLIB_DATA", str(tmp_path))
+    return _toy_many(tmp_path)
+
+
+def _small_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2), nn.ReLU())
+
+
+SHARD_POOLS = {"mac": mac, "gem": gem}
+
+
+@pytest.mark.parametrize("model", ["small", "mobilenet_v2"])
+def test_merged_shards_are_bit_identical_to_an_unsharded_run(many, model, request, monkeypatch):
+    """3 shards of 7 database images and 3 queries in blocks of 2 (db: 4 blocks, shards of 2, 2 and 3
+    images; queries: 2 blocks, one shard without a query), in 2 threads: a descriptor depends on its batch
+    mates in the last bits (a batch of one runs another kernel; threads split a batch by its composition),
+    so the shards must batch as the unsharded run does."""
+    model = _small_net() if model == "small" else request.getfixturevalue("net")
+    run = dict(max_size=None, threads=2, block=2, progress=False)
+    whole = describe_dataset(many, model, SHARD_POOLS, cache=False, **run)
+    assert [E.shard_range(k, 3, 7, 2) for k in range(3)] == [(0, 2), (2, 4), (4, 7)]
+    assert [E.shard_range(k, 3, 3, 2) for k in range(3)] == [(0, 0), (0, 2), (2, 3)]
+    for k in range(3):
+        part = describe_dataset(many, model, SHARD_POOLS, shard=(k, 3), **run)
+        lo, hi = E.shard_range(k, 3, 7, 2)
+        np.testing.assert_array_equal(part["db"]["gem"], whole["db"]["gem"][lo:hi])
+    names = sorted(p.name for p in _cache_files(many.root))
+    assert len(names) == 3 and all(f"_shard{k}of3_" in n for k, n in zip(range(3), names))
+    merged = E.merge_shards(many, model, SHARD_POOLS, 3, max_size=None, block=2)
+    for part in ("db", "queries"):
+        for name in SHARD_POOLS:
+            assert merged[part][name].dtype == np.float32
+            np.testing.assert_array_equal(merged[part][name], whole[part][name])
+    # the merge is stored where an unsharded describe_dataset looks: nothing is recomputed
+    monkeypatch.setattr(E, "extract_features", lambda *a, **k: pytest.fail("recomputed"))
+    again = describe_dataset(many, model, SHARD_POOLS, max_size=None)
+    np.testing.assert_array_equal(again["queries"]["mac"], whole["queries"]["mac"])
+    # the shards were not recomputed either
+    np.testing.assert_array_equal(E.merge_shards(many, model, SHARD_POOLS, 3, max_size=None, block=2)["db"]["mac"],
+                                  whole["db"]["mac"])
+
+
+def test_shards_of_an_image_list_merge_to_its_descriptors(many):
+    model = _small_net()
+    images = many.images[::-1] + many.queries
+    run = dict(max_size=None, images=images, tag="train", block=3)
+    whole = describe_dataset(many, model, {"mac": mac}, cache=False, progress=False, **run)
+    for k in range(3):
+        describe_dataset(many, model, {"mac": mac}, shard=f"{k}/3", progress=False, **run)
+    merged = E.merge_shards(many, model, {"mac": mac}, 3, **run)
+    assert list(merged) == ["db"]
+    np.testing.assert_array_equal(merged["db"]["mac"], whole["db"]["mac"])
+
+
+def test_shard_ranges_are_whole_blocks_covering_every_image_once():
+    for total in (0, 1, 7, 70, 1_001_001):
+        for n in (1, 3, 8, 100, 2000):
+            for block in (1, 2, 1024):
+                shards = [E.shard_range(k, n, total, block) for k in range(n)]
+                assert shards[0][0] == 0 and shards[-1][1] == total
+                assert all(a[1] == b[0] for a, b in zip(shards, shards[1:]))
+                assert all(lo % block == 0 and (hi % block == 0 or hi == total) for lo, hi in shards)
+                sizes = [-(-(hi - lo) // block) for lo, hi in shards]      # blocks per shard
+                assert max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("5/4", r"shard 5/4: k must lie in \[0, n - 1\] = \[0, 3\].*--array=0-3"),
+    ((4, 4), r"k must lie in \[0, n - 1\] = \[0, 3\]"),
+    ("0/0", "shard 0/0: the number of shards n must be at least 1"),
+    ("-1/4", "not k/n"), ("3", "not k/n"), ("a/b", "not k/n"), ("1/2/3", "not k/n"), ((True, 2), "not k/n"),
+])
+def test_bad_shard_specs_are_explained(many, spec, match):
+    with pytest.raises(ValueError, match=match):
+        describe_dataset(many, nn.Conv2d(3, 4, 3), {"mac": mac}, shard=spec)
+    assert not (many.root / "features").exists()
+
+
+def test_a_missing_shard_is_named_on_merge(many):
+    model = _small_net()
+    for k in (0, 2, 3):
+        describe_dataset(many, model, {"mac": mac}, max_size=None, block=2, shard=(k, 4), progress=False)
+    missing = r"1 of 4 shards of toy \(test\) are missing.*: 1/4 \(toy_test_shard1of4_"
+    with pytest.raises(FileNotFoundError, match=missing):
+        E.merge_shards(many, model, {"mac": mac}, 4, max_size=None, block=2)
+    # an unreadable shard file is missing too (with a warning naming it), a merge writes nothing meanwhile
+    (bad,) = [p for p in _cache_files(many.root) if "_shard3of4_" in p.name]
+    bad.write_bytes(b"not a zip")
+    with pytest.warns(UserWarning, match=bad.name), pytest.raises(FileNotFoundError, match=r"2 of 4 .*1/4 .*; 3/4"):
+        E.merge_shards(many, model, {"mac": mac}, 4, max_size=None, block=2)
+    assert len(_cache_files(many.root)) == 3
+
+
+def test_command_line_shards_and_merge(many, monkeypatch, capsys):
+    """python -m rrlib.nets --dataset NAME --shard k/n, then --merge n (dataset and network stubbed)."""
+    import rrlib.nets.__main__ as cli
+    model = _small_net()
+    monkeypatch.setattr(cli, "load", lambda name: many)
+    monkeypatch.setattr(cli, "backbone", lambda name: model)
+    common = ["--dataset", "toy", "--pools", "MAC", "GeM", "--max-size", "1024", "--block", "3"]
+    assert cli.main(common + ["--shard", "0/2"]) == cli.EXIT_OK
+    assert cli.main(common + ["--merge", "2"]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "1 of 2 shards of toy (test) are missing" in err and ": 1/2 (toy_test_shard1of2_" in err
+    assert cli.main(common + ["--shard", "1/2"]) == cli.EXIT_OK
+    assert cli.main(common + ["--merge", "2"]) == cli.EXIT_OK
+    assert "toy: 2 shards merged: db (7, 16), queries (3, 16)" in capsys.readouterr().out
+    whole = describe_dataset(many, model, {"MAC": cli.POOLINGS["MAC"], "GeM": cli.POOLINGS["GeM"]}, threads=1,
+                             block=3, cache=False, progress=False)
+    merged = describe_dataset(many, model, {"MAC": cli.POOLINGS["MAC"], "GeM": cli.POOLINGS["GeM"]})
+    np.testing.assert_array_equal(merged["db"]["GeM"], whole["db"]["GeM"])
+    for bad in (["--shard", "5/4"], ["--shard", "0/0"], ["--merge", "0"], ["--shard", "1/2", "--merge", "2"]):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(common + bad)
+        assert exc.value.code == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "shard 5/4: k must lie in [0, n - 1] = [0, 3]" in err and "shard 0/0: the number of shards n" in err
