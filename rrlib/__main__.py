@@ -5,11 +5,15 @@ Commands::
     python -m rrlib datasets [--root DIR]                      the registry, with sizes and presence
     python -m rrlib download NAME... [--root DIR] [--retries N] [--timeout S] [--quiet]
     python -m rrlib prepare synth-landmarks [--root DIR] [--force]
+    python -m rrlib reproduce [NN ...] [--dataset NAME] [--full] [--root DIR]   REPRODUCTION.md
 
 ``download`` says what it will do per dataset: how much it downloads (files already on disk, whole
 or partly, are not counted), and which archives already downloaded it only verifies and extracts.
 
-Exit codes: 0 success; 1 a download or preparation failed (the message says why and how to place
+``reproduce`` executes the notebooks (all, or those numbered) and writes ``REPRODUCTION.md``: every
+ledger target with reported, ours and its status (:mod:`rrlib.reproduce`).
+
+Exit codes: 0 success; 1 a download, preparation or notebook failed (the message says why and how to place
 the files by hand); 2 usage error (unknown command or dataset name).
 """
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from rrlib.datasets import (DownloadError, UnknownDatasetError, UnsafeArchiveError, download, format_table, get,
                             prepare)
 from rrlib.datasets.registry import DatasetSpec, human_size, resolve_root
+from rrlib.reproduce import PAPER_DATASETS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -85,6 +90,16 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from rrlib import reproduce
+
+    try:
+        return reproduce.main(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rrlib", description="rrlib: data and reproduction commands")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -111,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_root(p)
     p.add_argument("--force", action="store_true", help="regenerate even if cached")
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("reproduce", help="execute the notebooks and write REPRODUCTION.md (reported vs ours)")
+    p.add_argument("notebooks", nargs="*", metavar="NN", help="notebook numbers (default: all)")
+    p.add_argument("--dataset", default=None,
+                   help="DATASET of the notebooks that have one (e.g. roxford5k); default: each notebook's own")
+    p.add_argument("--full", action="store_true",
+                   help=f"also run each DATASET notebook on every paper dataset in the data root "
+                        f"({', '.join(PAPER_DATASETS)})")
+    add_root(p)
+    p.add_argument("--out", type=Path, default=None, help="folder of the executed copies (default: reproduction/)")
+    p.add_argument("--report", type=Path, default=None, help="the report to write (default: REPRODUCTION.md)")
+    p.set_defaults(func=_cmd_reproduce)
     return parser
 
 
