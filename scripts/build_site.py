@@ -28,6 +28,7 @@ import fnmatch
 import functools
 import hashlib
 import html
+import io
 import os
 import re
 import shutil
@@ -420,12 +421,44 @@ def build(out: Path, jobs: int = 1) -> dict[str, float]:
             "total": t_end - t0}
 
 
+def readme_gallery(folder: Path, width: int = 360) -> str:
+    """One key figure per notebook for the README: the notebook's first figure (the site's gallery
+    opens with it), shrunk to ``width`` pixels and saved as ``folder/NN.png`` (256 colours, so the
+    ten files stay small enough to commit); returns the README's markdown table, two per row,
+    each picture linking to its notebook (and the line under it to the site's page)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cells = []
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        nb = read_notebook(path)
+        found = figures(nb, limit=1)
+        if not found:
+            continue
+        image = Image.open(io.BytesIO(found[0][0])).convert("RGB")
+        image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+        target = folder / f"{nb.number}.png"
+        image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+        rel = target.relative_to(ROOT).as_posix()
+        cells.append(f"[![{nb.number} — {nb.title}]({rel})](notebooks/{path.name})<br>"
+                     f"**{nb.number}** {html.escape(nb.title)} · `site/{nb.page}`")
+    rows = ["| | |", "|---|---|"]
+    rows += [f"| {cells[i]} | {cells[i + 1] if i + 1 < len(cells) else ''} |" for i in range(0, len(cells), 2)]
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "site", help="output folder (default: site/)")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="notebooks rendered at a time (default: the CPUs, at most 4)")
+    parser.add_argument("--readme-gallery", type=Path, default=None, metavar="DIR",
+                        help="only write one key figure per notebook into DIR (e.g. docs/gallery) and print "
+                             "the README's gallery table")
     args = parser.parse_args(argv)
+    if args.readme_gallery:
+        print(readme_gallery(args.readme_gallery.resolve()))
+        return 0
     try:
         times = build(args.out.resolve(), args.jobs)
     except (AssetError, FileExistsError) as exc:
