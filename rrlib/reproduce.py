@@ -326,7 +326,7 @@ def target_rows(runs: list[Run]) -> list[dict]:
                 value, data = ours[t.id]
                 diff = value - t.reported
                 row.update(ours=_fmt(value), data=data, status="matches within tolerance"
-                           if abs(diff) <= t.tolerance else f"differs by {diff:+.2f} (tolerance {t.tolerance:g})")
+                           if t.matches(value) else f"differs by {diff:+.2f} (tolerance {t.tolerance:g})")
             elif t.id in trends:
                 rec = trends[t.id]
                 verdict = "reproduced" if rec["holds"] else "not reproduced"

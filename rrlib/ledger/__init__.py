@@ -47,6 +47,10 @@ class Target:
     source: str
     needs: str
 
+    def matches(self, value: float) -> bool:
+        """Whether a value measured in this target's own setting reproduces it: within ``tolerance``."""
+        return abs(value - self.reported) <= self.tolerance
+
 
 def targets(notebook: str | None = None) -> list[Target]:
     """The ledger rows, optionally only those of one notebook (``"01"``, ``"03"``...)."""
@@ -99,7 +103,7 @@ def report(notebook: str, ours: Mapping[str, float] | None = None, *, data: str 
     for t in targets(notebook):
         if t.id in ours:
             diff = ours[t.id] - t.reported
-            status = "reproduced" if abs(diff) <= t.tolerance else f"differs by {diff:+.2f}"
+            status = "reproduced" if t.matches(ours[t.id]) else f"differs by {diff:+.2f}"
             ours_text = f"{ours[t.id]:.2f}"
         else:
             ours_text, status = "-", "not run here"

@@ -109,6 +109,7 @@ name to its ``streams`` argument (``()`` baseline, ``("local",)``, ``("global-sp
 """
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -171,11 +172,12 @@ def _reduced(channels: int, reduced_channels: int | None, reduction: int = None)
     return r
 
 
-class _Attention(nn.Module):
+class _Attention(nn.Module, abc.ABC):
     """``forward(x, target=None) = target ⊙ weights(x) + target`` (``target`` defaults to ``x``)."""
 
-    def weights(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The attention weights of maps ``x``, broadcastable to ``x``: each attention defines them."""
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
         _check_maps(x)
