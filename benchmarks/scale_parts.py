@@ -185,11 +185,11 @@ def truncated_offline(W, items, near, *, alpha, keep, rtol=1e-6, maxiter=100) ->
 
 
 def query_matrix(q_sims, q_idx, n: int, gamma: float) -> sp.csc_matrix:
-    """The queries' ``y`` as a sparse ``(n, m)`` matrix (``kq`` non-zeros per column)."""
-    m, kq = q_idx.shape
-    ok = q_idx.ravel() >= 0
-    vals = np.clip(q_sims.ravel()[ok], 0, None).astype(np.float64) ** gamma
-    return sp.csc_matrix((vals, (q_idx.ravel()[ok], np.repeat(np.arange(m), kq)[ok])), shape=(n, m))
+    """The queries' ``y`` as a sparse ``(n, m)`` matrix (:func:`rrlib.graph.query_matrix`), the
+    neighbours IVF did not find (-1, which the graph's function rightly rejects) left out."""
+    ok = q_idx >= 0
+    return sp.hstack([graph.query_matrix(s[k][None], i[k][None], n, gamma) for s, i, k in zip(q_sims, q_idx, ok)],
+                     format="csc")
 
 
 def sparse_bytes(A) -> int:

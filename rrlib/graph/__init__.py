@@ -12,6 +12,7 @@ from .diffusion import (
     diffuse_dense,
     diffusion_iterates,
     diffusion_search,
+    query_matrix,
     query_vector,
 )
 from .expansion import alpha_qe, dba, expand
@@ -29,6 +30,7 @@ __all__ = [
     "knn",
     "knn_brute",
     "knn_graph",
+    "query_matrix",
     "query_vector",
     "sym_normalize",
 ]
