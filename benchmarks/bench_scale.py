@@ -60,7 +60,7 @@ from timing import timed
 from rrlib import graph
 from scale_parts import (PQ_ENCODE_BATCH, add_assigned, check_fits, default_nlist, default_pq_m, estimate_memory,
                          index_bytes, peak_rss, peak_rss_reset, query_matrix, recall, reserve_lists, rss, sparse_bytes,
-                         truncated_offline, truncated_online)
+                         truncated_online)
 from scale_vectors import (TARGET_MEAN, TARGET_STD, FileVectors, SphereMixture, chunks, head, pairwise_stats,
                            revisitop_targets, training_sample)
 
@@ -175,7 +175,7 @@ def diffusion_costs(source, Q, ivf, r: dict, *, alpha: float, gamma: float) -> N
 
     r["t_online"], _ = timed(lambda: truncated_online(W, near_q, q_sims, q_idx, alpha=alpha, gamma=gamma))
     r["items"] = len(items)
-    t_off, F = timed(lambda: truncated_offline(W, items, near_items, alpha=alpha, keep=r["keep"]))
+    t_off, F = timed(lambda: graph.truncated_columns(W, items, near_items, alpha=alpha, keep=r["keep"]))
     r["t_offline_item"] = t_off / len(items)
     r["t_offline_all"] = r["t_offline_item"] * n
     r["mem_F"] = int((F.data.nbytes + F.indices.nbytes) / len(items) * n + (n + 1) * F.indptr.itemsize)

@@ -147,41 +147,19 @@ def recall(found, truth) -> float:
 # ------------------------------------------------------------------------------------------------
 # Diffusion with truncation
 # ------------------------------------------------------------------------------------------------
-def _subgraph(W, near):
-    sub = np.unique(near[near >= 0])
-    return sub, graph.sym_normalize(W[sub][:, sub])
-
-
 def truncated_online(W, near, q_sims, q_idx, *, alpha, gamma, rtol=1e-6, maxiter=100):
     """Per query: ``f = (I - alpha S_t)^{-1} y`` on the subgraph of its t nearest items ``near[q]``
-    (as :func:`rrlib.graph.diffusion_search` with ``truncate``); ``y`` from its nearest items
-    ``q_idx[q]`` with weights ``max(s, 0)^gamma`` (:func:`rrlib.graph.query_vector`). Returns the
-    list of ``(items, scores)``."""
+    (:func:`rrlib.graph.subgraph`, as :func:`rrlib.graph.diffusion_search` with ``truncate``); ``y``
+    from its nearest items ``q_idx[q]`` with weights ``max(s, 0)^gamma`` (:func:`rrlib.graph.query_vector`).
+    Returns the list of ``(items, scores)``."""
     out = []
     for q in range(len(near)):
-        sub, S = _subgraph(W, near[q])
+        sub, S = graph.subgraph(W, near[q])
         keep = q_idx[q] >= 0
         local = np.searchsorted(sub, q_idx[q][keep])
         y = graph.query_vector(q_sims[q][keep][None], local[None], len(sub), gamma)[:, 0]
         out.append((sub, graph.diffuse_cg(S, y, alpha, rtol=rtol, maxiter=maxiter)))
     return out
-
-
-def truncated_offline(W, items, near, *, alpha, keep, rtol=1e-6, maxiter=100) -> sp.csc_matrix:
-    """Columns ``i`` of the offline diffusion F (Yang et al., AAAI 2019) for ``items``: the diffusion
-    of ``e_i`` on the subgraph of item i's t nearest items ``near[j]`` (truncation), its ``keep``
-    largest scores stored. Returns an ``n x n`` CSC matrix with only these columns filled."""
-    n = W.shape[0]
-    rows, cols, vals = [], [], []
-    for item, nn in zip(items, near):
-        sub, S = _subgraph(W, np.append(nn, item))
-        e = (sub == item).astype(np.float64)
-        f = graph.diffuse_cg(S, e, alpha, rtol=rtol, maxiter=maxiter)
-        top = np.argpartition(-f, min(keep, len(f)) - 1)[:keep]
-        rows.append(sub[top])
-        cols.append(np.full(len(top), item))
-        vals.append(f[top])
-    return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
 
 
 def query_matrix(q_sims, q_idx, n: int, gamma: float) -> sp.csc_matrix:

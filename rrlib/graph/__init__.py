@@ -14,6 +14,8 @@ from .diffusion import (
     diffusion_search,
     query_matrix,
     query_vector,
+    subgraph,
+    truncated_columns,
 )
 from .expansion import alpha_qe, dba, expand
 from .knn import knn, knn_brute
@@ -32,5 +34,7 @@ __all__ = [
     "knn_graph",
     "query_matrix",
     "query_vector",
+    "subgraph",
     "sym_normalize",
+    "truncated_columns",
 ]

@@ -33,6 +33,8 @@ __all__ = [
     "diffusion_search",
     "query_matrix",
     "query_vector",
+    "subgraph",
+    "truncated_columns",
 ]
 
 
@@ -188,32 +190,80 @@ def diffusion_search(X, Q, *, k: int = 50, kq: int = 10, alpha: float = 0.99, ga
     scores = (X @ Q.T).astype(np.float64) - 10.0
     _, near = knn(X, truncate, Q)
     for q in range(len(Q)):
-        sub = np.sort(near[q])
-        S_sub = sym_normalize(W[sub][:, sub])  # the graph induced on the query's neighbourhood
+        sub, S_sub = subgraph(W, near[q])
         scores[sub, q] = diffuse_cg(S_sub, Y[sub, q], alpha, rtol=rtol, maxiter=maxiter)
     return scores
+
+
+def subgraph(W, items):
+    """The graph induced on ``items`` (truncation): ``(sub, S_sub)`` with ``sub`` the sorted distinct
+    items (negative ids -- a neighbour an approximate search did not find -- left out) and ``S_sub``
+    the normalised affinities among them, ``sym_normalize(W[sub][:, sub])``."""
+    items = np.asarray(items)
+    sub = np.unique(items[items >= 0])
+    return sub, sym_normalize(sp.csr_matrix(W)[sub][:, sub])
+
+
+def truncated_columns(W, items, near, *, alpha: float = 0.99, keep: int = 100, rtol: float = 1e-6,
+                      maxiter: int = 100) -> sp.csc_matrix:
+    """Columns of the offline diffusion ``F`` with truncation (Yang et al., AAAI 2019; fyang93/diffusion).
+
+    For each database item ``i`` in ``items`` with its ``t`` nearest items ``near[j]`` (an
+    ``(len(items), t)`` array; ``-1`` entries are skipped): ``F[:, i] = (I - alpha S_t)^{-1} e_i`` on
+    the subgraph of ``{i} + near[j]`` (:func:`subgraph`), its ``keep`` largest entries stored. The
+    cost per item is that of a ``t``-node system, whatever the database size: this is what makes
+    offline diffusion possible at R1M. Returns an ``n x n`` CSC matrix with only these columns filled.
+    """
+    _check_alpha(alpha)
+    keep = check_integer(keep, "keep")
+    n = W.shape[0]
+    W = sp.csr_matrix(W)
+    rows, cols, vals = [], [], []
+    for item, nn in zip(items, near):
+        sub, S = subgraph(W, np.append(nn, item))
+        f = diffuse_cg(S, (sub == item).astype(np.float64), alpha, rtol=rtol, maxiter=maxiter)
+        top = np.argpartition(-f, min(keep, len(f)) - 1)[:keep]
+        rows.append(sub[top])
+        cols.append(np.full(len(top), item))
+        vals.append(f[top])
+    if not rows:
+        return sp.csc_matrix((n, n))
+    return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
 
 
 class OfflineDiffusion:
     """Offline diffusion with late truncation (Yang, Hamamoto, ... , AAAI 2019).
 
     Offline, the diffusion of every database item, ``F[:, i] = (I - alpha S)^{-1} e_i``, is
-    computed (CG, all columns at once in blocks) and only its ``keep`` largest entries are
-    stored: a sparse ``n x n`` matrix. Online, by linearity and symmetry, a query with vector
-    ``y`` scores ``f = F y`` -- one sparse product, no linear solve. ``keep`` and ``block`` are
-    integers ``>= 1``.
+    computed and only its ``keep`` largest entries are stored: a sparse ``n x n`` matrix. Online,
+    by linearity and symmetry, a query with vector ``y`` scores ``f = F y`` -- one sparse product,
+    no linear solve.
+
+    Without ``truncate`` each column is solved on the whole graph (CG, all columns at once in
+    blocks of ``block``). With ``truncate = t`` (the paper's setting at scale, and
+    fyang93/diffusion's ``truncation_size``) column ``i`` is solved on the subgraph of item i's
+    ``t`` nearest items only (:func:`truncated_columns`): a ``t``-node system per item, so the
+    offline cost grows linearly with ``n``. ``keep``, ``block`` and ``truncate`` are integers ``>= 1``.
     """
 
     def __init__(self, X, *, k: int = 50, alpha: float = 0.99, gamma: float = 3.0, keep: int = 100,
-                 rtol: float = 1e-6, maxiter: int = 100, block: int = 512):
+                 truncate: int | None = None, rtol: float = 1e-6, maxiter: int = 100, block: int = 512):
         _check_alpha(alpha)
         keep = check_integer(keep, "keep")  # keep = 0 stored nothing: every score was 0
         block = check_integer(block, "block")
+        if truncate is not None:
+            truncate = check_integer(truncate, "truncate")
         self.X = np.asarray(X, dtype=np.float32)
         self.gamma = gamma
         n = len(self.X)
         keep = min(keep, n)
-        S = sym_normalize(knn_graph(self.X, k, gamma=gamma))
+        W = knn_graph(self.X, k, gamma=gamma)
+        if truncate is not None and truncate < n:
+            _, near = knn(self.X, truncate)
+            self.F = truncated_columns(W, np.arange(n), near, alpha=alpha, keep=keep, rtol=rtol,
+                                       maxiter=maxiter).tocsr()
+            return
+        S = sym_normalize(W)
         rows, cols, vals = [], [], []
         for s in range(0, n, block):
             e = min(n, s + block)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rrlib.graph import OfflineDiffusion, diffuse_cg, diffuse_dense, diffusion_iterates, diffusion_search, knn_graph
-from rrlib.graph import query_vector, sym_normalize
+from rrlib.graph import query_vector, subgraph, sym_normalize, truncated_columns
 
 
 def sphere(n, dim, seed):
@@ -67,6 +67,56 @@ def test_offline_diffusion_equals_the_truncated_dense_inverse():
     late = OfflineDiffusion(X, k=k, alpha=alpha, keep=keep, rtol=1e-12, maxiter=5000).search(Q, kq=kq)
     np.testing.assert_allclose(late, cut @ Y, rtol=1e-6, atol=1e-9)
     assert not np.allclose(late, F @ Y, rtol=1e-3)  # the truncation does change the scores
+
+
+def test_truncated_offline_column_by_hand():
+    # three unit vectors at 0, 10 and 20 degrees, k = 2: a triangle. Truncated to t = 2, item 0's
+    # subgraph is {0, 1}: one edge, S_t = [[0, 1], [1, 0]] whatever its weight, and
+    # (I - alpha S_t)^{-1} e_0 = [1, alpha] / (1 - alpha^2) = [4/3, 2/3] at alpha = 1/2, item 2 untouched
+    a = np.radians([0.0, 10.0, 20.0])
+    X = np.stack([np.cos(a), np.sin(a)], axis=1).astype(np.float32)
+    F = OfflineDiffusion(X, k=2, alpha=0.5, keep=3, truncate=2, rtol=1e-12, maxiter=100).F.toarray()
+    np.testing.assert_allclose(F[:, 0], [4 / 3, 2 / 3, 0.0], rtol=1e-9)
+    np.testing.assert_allclose(F[:, 2], [0.0, 2 / 3, 4 / 3], rtol=1e-9)  # item 2's nearest: 2 and 1
+    full = OfflineDiffusion(X, k=2, alpha=0.5, keep=3, rtol=1e-12, maxiter=100).F.toarray()
+    assert full[2, 0] > 0.1  # without truncation the diffusion of item 0 reaches item 2
+
+
+def test_offline_diffusion_with_truncation_equals_dense_solves_on_each_subgraph():
+    # the oracle (fyang93/diffusion's offline step): column i is the numpy solve on the subgraph of
+    # item i's t nearest items, cut to its `keep` largest entries; scores are F y
+    X, Q = sphere(120, 8, 2), sphere(4, 8, 3)
+    k, kq, alpha, t, keep = 6, 4, 0.95, 30, 12
+    W = knn_graph(X, k).toarray()
+    cos = X.astype(np.float64) @ X.T.astype(np.float64)
+    cut = np.zeros((len(X), len(X)))
+    for i in range(len(X)):
+        sub = np.sort(np.argsort(-cos[:, i], kind="stable")[:t])
+        assert i in sub
+        f = np.linalg.solve(np.eye(t) - alpha * dense_normalised(W[np.ix_(sub, sub)]), (sub == i).astype(float))
+        top = np.argsort(-f)[:keep]
+        cut[sub[top], i] = f[top]
+    off = OfflineDiffusion(X, k=k, alpha=alpha, keep=keep, truncate=t, rtol=1e-12, maxiter=5000)
+    np.testing.assert_allclose(off.F.toarray(), cut, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(off.search(Q, kq=kq), cut @ dense_query_vectors(X, Q, kq, 3.0), rtol=1e-6, atol=1e-9)
+    whole = OfflineDiffusion(X, k=k, alpha=alpha, keep=keep, rtol=1e-12, maxiter=5000)
+    assert not np.allclose(off.F.toarray(), whole.F.toarray(), rtol=1e-3)  # truncation changes F
+    # t >= n is no truncation at all
+    np.testing.assert_allclose(OfflineDiffusion(X, k=k, alpha=alpha, keep=keep, truncate=len(X), rtol=1e-12,
+                                                maxiter=5000).F.toarray(), whole.F.toarray())
+
+
+def test_truncated_columns_skip_missing_neighbours_and_fill_only_the_items_asked():
+    X = sphere(60, 6, 12)
+    W = knn_graph(X, 5)
+    near = np.array([[10, 11, -1, 12], [40, 41, 42, -1]])  # -1: a neighbour an IVF search did not find
+    F = truncated_columns(W, [10, 40], near, alpha=0.8, keep=10, rtol=1e-12, maxiter=500)
+    assert F.shape == (60, 60) and set(np.flatnonzero(np.diff(F.indptr))) == {10, 40}
+    assert set(F[:, 10].nonzero()[0]) <= {10, 11, 12}
+    sub, S = subgraph(W, near[1])
+    np.testing.assert_array_equal(sub, [40, 41, 42])
+    np.testing.assert_allclose(S.toarray(), dense_normalised(W.toarray()[np.ix_(sub, sub)]))
+    assert truncated_columns(W, [], np.zeros((0, 3), int)).nnz == 0
 
 
 # ------------------------------------------------------------------ input checks
@@ -137,6 +187,8 @@ def test_zero_descriptors_warn_how_many():
     (dict(keep=-5), ValueError, "keep must be >= 1"),
     (dict(keep=2.5), TypeError, "keep must be an integer"),
     (dict(block=0), ValueError, "block must be >= 1"),
+    (dict(truncate=0), ValueError, "truncate must be >= 1"),
+    (dict(truncate=1.5), TypeError, "truncate must be an integer"),
 ])
 def test_offline_diffusion_rejects_bad_sizes(kw, error, match):
     with pytest.raises(error, match=match):
