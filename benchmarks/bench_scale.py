@@ -79,9 +79,10 @@ GiB, MiB = 2.0 ** 30, 2.0 ** 20
 def run(source, Q, *, nlist: int, nprobe: int, pq_m: int, train_per_cell: int = 40, kmeans_iter: int = 10,
         k: int = 50, kq: int = 10, truncate: int = 1000, keep: int = 100, alpha: float = 0.99,
         gamma: float = 3.0, seed: int = 0, diffusion: bool = True) -> dict:
-    """Build flat, IVF and IVF-PQ over ``source``, search ``Q`` (:func:`search_costs`), then the kNN graph
-    and truncated diffusion (:func:`diffusion_costs`). Returns a dict of measurements (seconds, bytes,
-    recalls; see :func:`print_result`)."""
+    """Build flat, IVF and IVF-PQ over ``source``, search ``Q`` (:func:`search_costs`), then the IVF searches
+    of diffusion (:func:`neighbour_search`); free the index; then the kNN graph and truncated diffusion
+    (:func:`diffusion_costs`). Returns a dict of measurements (seconds, bytes, recalls; see
+    :func:`print_result`)."""
     r = {"n": source.n, "d": source.d, "nlist": nlist, "nprobe": min(nprobe, nlist), "pq_m": pq_m, "k": k,
          "kq": kq, "truncate": min(truncate, source.n), "keep": keep, "queries": len(Q),
          "ntrain": min(source.n, train_per_cell * nlist)}
@@ -91,8 +92,10 @@ def run(source, Q, *, nlist: int, nprobe: int, pq_m: int, train_per_cell: int = 
     faiss.cvar.product_quantizer_compute_codes_bs = PQ_ENCODE_BATCH
     try:
         ivf = search_costs(source, Q, r, kmeans_iter=kmeans_iter, seed=seed)
+        found = neighbour_search(source, Q, ivf, r) if diffusion else None
+        del ivf                   # the last reference: the index (n d 4 bytes) is freed before the graph is built
         if diffusion:
-            diffusion_costs(source, Q, ivf, r, alpha=alpha, gamma=gamma)
+            diffusion_costs(found, r, alpha=alpha, gamma=gamma)
     finally:
         faiss.cvar.product_quantizer_compute_codes_bs = batch
     r["peak_rss"] = peak_rss() if r["rss_reset"] else None
@@ -143,10 +146,12 @@ def search_costs(source, Q, r: dict, *, kmeans_iter: int, seed: int):
     return ivf
 
 
-def diffusion_costs(source, Q, ivf, r: dict, *, alpha: float, gamma: float) -> None:
-    """kNN graph from an IVF self-search, then truncated diffusion online and offline (into ``r``)."""
+def neighbour_search(source, Q, ivf, r: dict):
+    """The IVF searches diffusion needs (into ``r`` their times): the queries' t nearest items (truncation)
+    and kq nearest (their y), every item's k + 1 nearest (the self-search of the kNN graph), and the t
+    nearest of the items the queries touch (their offline truncation). Returns them as a dict; the caller
+    frees the index before :func:`diffusion_costs` builds the graph."""
     n, d, k, kq, t = source.n, source.d, r["k"], r["kq"], r["truncate"]
-    # the queries' t nearest items (truncation) and kq nearest (their y); the items these touch
     r["t_q_trunc"], (q_sims, near_q) = timed(lambda: ivf.search(Q, t))
     q_sims, q_idx = q_sims[:, :kq], near_q[:, :kq]
     items = np.unique(q_idx[q_idx >= 0])
@@ -161,8 +166,16 @@ def diffusion_costs(source, Q, ivf, r: dict, *, alpha: float, gamma: float) -> N
         inside = items[(items >= start) & (items < start + len(X))]
         item_rows[np.searchsorted(items, inside)] = X[inside - start]
     r["t_items_trunc"], (_, near_items) = timed(lambda: ivf.search(item_rows, t))
-    del ivf
+    return dict(sims=sims, idx=idx, near_q=near_q, q_sims=q_sims, q_idx=q_idx, items=items, near_items=near_items)
 
+
+def diffusion_costs(found: dict, r: dict, *, alpha: float, gamma: float) -> None:
+    """kNN graph from the self-search's neighbours (:func:`neighbour_search`, taken out of ``found`` so
+    that they are freed once the graph is built), then truncated diffusion online and offline (into ``r``)."""
+    sims, idx = found.pop("sims"), found.pop("idx")
+    near_q, q_sims, q_idx, items, near_items = (found[key] for key in ("near_q", "q_sims", "q_idx", "items",
+                                                                        "near_items"))
+    n, k = len(sims), r["k"]
     missing = idx < 0                      # IVF found fewer than k + 1 (rare): a self-loop of weight 0, dropped
     sims[missing], idx[missing] = 0.0, np.nonzero(missing)[0]
     tracemalloc.start()                    # knn_graph reads only X's row count when given the neighbours
